@@ -1,0 +1,1 @@
+"""The Canvas runtime: mailboxes, series actors, directory, supervisor and jobs."""

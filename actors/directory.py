@@ -1,0 +1,138 @@
+"""The directory: finds or starts the one supervised actor for a series_id."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import attrs
+import trio
+
+from actors.mailbox import MailboxClosed, Request, ask, fail_pending
+from actors.restart import ACTOR_POLICY, RestartPolicy
+from actors.series_actor import ActorDeps, SeriesActor, SeriesHandle
+from canvas.errors import ServiceUnavailable
+from canvas.series_id import SeriesId
+
+log = logging.getLogger("canvas.directory")
+
+
+@attrs.define(eq=False)
+class Directory:
+    """Owns every series actor: starts them on first use, restarts them when they crash.
+
+    `run` is the long-lived task (its nursery holds the actors); `ask` is how everything else
+    talks to a series.
+    """
+
+    deps: ActorDeps
+    mailbox_size: int = 1024
+    request_timeout_s: float = 30.0
+    policy: RestartPolicy = ACTOR_POLICY
+    handles: dict[str, SeriesHandle] = attrs.Factory(dict)
+    _starting: dict[str, trio.Event] = attrs.Factory(dict)
+    _nursery: trio.Nursery | None = None
+
+    async def run(self, *, task_status: trio.TaskStatus[Directory] = trio.TASK_STATUS_IGNORED):
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started(self)
+            await trio.sleep_forever()
+
+    async def get(self, series_id: str | SeriesId) -> SeriesHandle:
+        """The live handle for a series, starting its actor if needed.
+
+        Raises InvalidSeriesId for a bad id and ServiceUnavailable if the actor cannot start.
+        """
+        series = series_id if isinstance(series_id, SeriesId) else SeriesId.parse(series_id)
+        key = str(series)
+        while True:
+            handle = self.handles.get(key)
+            if handle is not None and handle.state != "stopped":
+                return handle
+            starting = self._starting.get(key)
+            if starting is not None:
+                await starting.wait()
+                continue
+            return await self._start(series)
+
+    async def _start(self, series: SeriesId) -> SeriesHandle:
+        key = str(series)
+        event = self._starting[key] = trio.Event()
+        try:
+            assert self._nursery is not None, "Directory.run is not running"
+            handle = SeriesHandle(series, self.mailbox_size)
+            self.handles[key] = handle
+            try:
+                await self._nursery.start(self._supervise, handle)
+            except BaseException:
+                if self.handles.get(key) is handle:
+                    del self.handles[key]
+                raise
+            return handle
+        finally:
+            del self._starting[key]
+            event.set()
+
+    async def ask(self, series_id: str | SeriesId, request: Request) -> Any:
+        """Send a request to the series' actor and return its answer (or raise its error)."""
+        while True:
+            handle = await self.get(series_id)
+            try:
+                return await ask(handle.send, request, self.request_timeout_s)
+            except MailboxClosed:
+                # The actor stopped for idleness between lookup and send: start a new one.
+                continue
+
+    def live(self) -> list[SeriesHandle]:
+        return [h for _, h in sorted(self.handles.items()) if h.state != "stopped"]
+
+    async def _supervise(
+        self, handle: SeriesHandle, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Run the actor, restarting it with backoff when it crashes, until it stops idle.
+
+        `task_status.started()` fires once the first incarnation can serve; a failure before
+        that propagates to whoever is starting the series.
+        """
+        relay = _StartRelay(task_status)
+        attempt = 0
+        try:
+            while True:
+                began = trio.current_time()
+                try:
+                    await SeriesActor(handle, self.deps).run(task_status=relay)
+                    return
+                except Exception as exc:
+                    if not relay.fired:
+                        raise ServiceUnavailable("series_unavailable") from exc
+                    handle.crashes += 1
+                    handle.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                    log.exception("series actor %s crashed; restarting", handle.series_id)
+                    fail_pending(handle.recv, ServiceUnavailable("series_restarting"))
+                    if trio.current_time() - began > self.policy.reset_after_s:
+                        attempt = 0
+                    attempt += 1
+                    handle.state = "backoff"
+                    await trio.sleep(self.policy.delay(attempt))
+                    handle.state = "starting"
+        finally:
+            handle.state = "stopped"
+            handle.stopped.set()
+            if self.handles.get(handle.series_id) is handle:
+                del self.handles[handle.series_id]
+            handle.send.close()
+            fail_pending(handle.recv, ServiceUnavailable("series_stopped"))
+
+
+@attrs.define(eq=False)
+class _StartRelay:
+    """Passes the first incarnation's `started()` on; later incarnations start silently."""
+
+    outer: Any
+    fired: bool = False
+
+    def started(self, value: Any = None) -> None:
+        if not self.fired:
+            self.fired = True
+            self.outer.started()

@@ -1,0 +1,68 @@
+"""The requests a series actor answers; each is a frozen attrs value with a one-shot reply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from actors.mailbox import Request
+from actors.outbox import Outbox
+from canvas.ws_frames import Row
+
+
+@attrs.frozen(eq=False)
+class IngestClosed(Request):
+    """Store closed candles (ascending, distinct times) and run the pipeline once."""
+
+    rows: list[Row]
+    publish: bool = True
+
+
+@attrs.frozen(eq=False)
+class IngestForming(Request):
+    row: Row
+
+
+@attrs.frozen(eq=False)
+class QueryCandles(Request):
+    since: int | None
+    limit: int
+
+
+@attrs.frozen(eq=False)
+class Subscribe(Request):
+    """Register `outbox` and send its catch-up in the same step (§3.4 #2, #5)."""
+
+    outbox: Outbox
+    since: int | None
+    supports_batch: bool
+
+
+@attrs.frozen(eq=False)
+class Unsubscribe(Request):
+    outbox: Outbox
+
+
+@attrs.frozen(eq=False)
+class Resync(Request):
+    """The outbox drained after lagging: send what became due meanwhile."""
+
+    outbox: Outbox
+
+
+@attrs.frozen(eq=False)
+class Analytics(Request):
+    """A factor/overlay read or command, run on the series' analytics in a worker thread.
+
+    `method` names a SeriesAnalytics method; `gate` says whether the logic-hash gate and the
+    catch-up of lagging heads apply first.
+    """
+
+    method: str
+    kwargs: dict[str, Any] = attrs.Factory(dict)
+
+
+@attrs.frozen(eq=False)
+class Inspect(Request):
+    """A snapshot of the actor's heads and subscribers for the operator's view."""

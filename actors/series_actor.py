@@ -1,0 +1,412 @@
+"""The series actor: sole owner of one series' ledger, analytics and subscribers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import trio
+
+from actors import messages as m
+from actors.mailbox import Request
+from actors.outbox import Outbox
+from canvas.errors import CanvasError, PipelineFailed
+from canvas.series_id import SeriesId
+from canvas.storage import candle_ledger as ledger
+from canvas.storage.db import open_db, series_db_path
+from canvas.ws_frames import Row, forming_frame, plan_units, system_frame
+
+log = logging.getLogger("canvas.actor")
+
+
+@attrs.define(eq=False)
+class Subscription:
+    """One connection's subscription to this series (§3.4): what it has been sent so far."""
+
+    outbox: Outbox
+    last_sent: int | None
+    supports_batch: bool
+    lagging: bool = False
+    # System events that could not be queued while lagging; sent on resync.
+    pending_rewind: int | None = None
+    pending_rebuild: dict[str, Any] | None = None
+
+
+@attrs.define(eq=False)
+class SeriesHandle:
+    """What the rest of Canvas holds for a series: its mailbox and its observable state.
+
+    The handle outlives actor restarts, so queued requests and subscriptions survive a crash;
+    only the actor task touches the ledger and analytics.
+    """
+
+    series: SeriesId
+    mailbox_size: int
+    send: trio.MemorySendChannel[Request] = attrs.field(init=False)
+    recv: trio.MemoryReceiveChannel[Request] = attrs.field(init=False)
+    subscribers: dict[int, Subscription] = attrs.Factory(dict)
+    state: str = "starting"
+    crashes: int = 0
+    last_error: str | None = None
+    store_head: int | None = None
+    factor_head: int | None = None
+    overlay_head: int | None = None
+    stopped: trio.Event = attrs.Factory(trio.Event)
+
+    def __attrs_post_init__(self) -> None:
+        self.send, self.recv = trio.open_memory_channel(self.mailbox_size)
+
+    @property
+    def series_id(self) -> str:
+        return str(self.series)
+
+    def mailbox_depth(self) -> int:
+        return self.send.statistics().current_buffer_used
+
+
+@attrs.frozen
+class ActorDeps:
+    """What every series actor needs from the process: settings and hooks."""
+
+    data_dir: str
+    catchup_limit: int
+    idle_ttl_s: float
+    # Builds the factor/overlay analytics over an open connection; None runs store-only.
+    analytics_factory: Callable[[Any, SeriesId], Any] | None = None
+    # Called (synchronously, on the event loop) after candles were stored, with the rows.
+    on_stored: Callable[[SeriesId, list[Row]], None] | None = None
+    # Whether an idle actor may stop (e.g. not while an ingest job feeds it).
+    may_stop: Callable[[SeriesId], bool] = lambda _s: True
+
+
+@attrs.define(eq=False)
+class SeriesActor:
+    """Runs one incarnation of a series' actor; the supervisor restarts it after a crash."""
+
+    handle: SeriesHandle
+    deps: ActorDeps
+    conn: Any = None
+    analytics: Any = None
+
+    @property
+    def series(self) -> SeriesId:
+        return self.handle.series
+
+    async def run(self, *, task_status: trio.TaskStatus[SeriesHandle] = trio.TASK_STATUS_IGNORED):
+        """Open the ledger, catch analytics up, then serve messages until idle or cancelled.
+
+        Returns normally when the actor stopped for idleness (its mailbox is then closed).
+        """
+        try:
+            await self._db(self._open_existing)
+            await self._catch_up()
+            self.handle.state = "running"
+            task_status.started(self.handle)
+            await self._serve()
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._db(self._close)
+
+    async def _serve(self) -> None:
+        recv = self.handle.recv
+        while True:
+            request = None
+            with trio.move_on_after(self.deps.idle_ttl_s):
+                try:
+                    request = await recv.receive()
+                except trio.EndOfChannel:
+                    return
+            if request is None:
+                if self.handle.subscribers or not self.deps.may_stop(self.series):
+                    continue
+                # Closing the send side makes late askers look the series up again; whatever
+                # is already queued is still answered below before the actor ends.
+                self.handle.send.close()
+                self.handle.state = "stopped"
+                continue
+            await self._handle(request)
+
+    async def _handle(self, request: Request) -> None:
+        handler = _HANDLERS.get(type(request))
+        if handler is None:
+            request.reply.fail(CanvasError("internal_error"))
+            raise TypeError(f"series actor got an unknown request {type(request).__name__}")
+        try:
+            request.reply.set(await handler(self, request))
+        except CanvasError as exc:
+            request.reply.fail(exc)
+        except BaseException as exc:
+            # A broken invariant: answer the caller, then crash so the supervisor restarts us.
+            request.reply.fail(CanvasError("internal_error"))
+            raise exc
+
+    # --- storage -------------------------------------------------------------------------
+
+    async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
+        # SQLite work runs in a worker thread; it is never abandoned, so a cancelled request
+        # still finishes (or rolls back) its transaction before the actor goes on.
+        return await trio.to_thread.run_sync(fn, *args)
+
+    def _path(self):
+        return series_db_path(self.deps.data_dir, self.handle.series_id)
+
+    def _open_existing(self) -> None:
+        if self._path().exists():
+            self._open()
+
+    def _open(self) -> None:
+        self.conn = open_db(self._path())
+        self.handle.store_head = ledger.head_time(self.conn)
+        if self.deps.analytics_factory is not None:
+            self.analytics = self.deps.analytics_factory(self.conn, self.series)
+            self._sync_heads()
+
+    def _close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def _sync_heads(self) -> None:
+        if self.analytics is not None:
+            self.handle.factor_head = self.analytics.factor_head_time
+            self.handle.overlay_head = self.analytics.overlay_head_time
+
+    def _store(self, rows: list[Row]) -> int | None:
+        """Upsert rows in one transaction; return the earliest time inserted or changed."""
+        if self.conn is None:
+            self._open()
+        head = self.handle.store_head
+        if head is None or rows[0][0] > head:
+            changed = rows
+        else:
+            existing = ledger.get_many(self.conn, [r[0] for r in rows])
+            changed = [r for r in rows if existing.get(r[0]) != r]
+        if not changed:
+            return None
+        with self.conn:
+            ledger.upsert(self.conn, changed)
+        last = changed[-1][0]
+        if head is None or last > head:
+            self.handle.store_head = last
+        return changed[0][0]
+
+    def _run_pipeline(self, changed_from: int | None) -> int | None:
+        try:
+            return self.analytics.after_store(changed_from)
+        finally:
+            self._sync_heads()
+
+    def _catch_up_sync(self) -> int | None:
+        try:
+            return self.analytics.catch_up()
+        finally:
+            self._sync_heads()
+
+    async def _catch_up(self) -> None:
+        """Bring lagging factor/overlay heads to the store head (after a crash between steps)."""
+        if self.analytics is None:
+            return
+        rewind = await self._db(self._catch_up_sync)
+        if rewind is not None:
+            self._broadcast_rewind(rewind)
+
+    # --- handlers ------------------------------------------------------------------------
+
+    async def _on_ingest_closed(self, req: m.IngestClosed) -> dict[str, Any]:
+        prev_head = self.handle.store_head
+        changed_from = await self._db(self._store, req.rows)
+        failure: PipelineFailed | None = None
+        rewind = None
+        if self.analytics is not None:
+            try:
+                rewind = await self._db(self._run_pipeline, changed_from)
+            except PipelineFailed as exc:
+                failure = exc
+        if changed_from is not None and self.deps.on_stored is not None:
+            self.deps.on_stored(self.series, req.rows)
+        if req.publish:
+            await self._publish(req.rows, prev_head)
+        if rewind is not None:
+            self._broadcast_rewind(rewind)
+        if failure is not None:
+            raise failure
+        return {"count": len(req.rows), "changed_from": changed_from}
+
+    async def _on_ingest_forming(self, req: m.IngestForming) -> None:
+        frame: str | None = None
+        for sub in list(self.handle.subscribers.values()):
+            if sub.last_sent is None or req.row[0] > sub.last_sent:
+                frame = frame or forming_frame(self.handle.series_id, req.row)
+                # Forming updates are disposable: a full outbox simply drops this one.
+                if not sub.outbox.offer(frame) and sub.outbox.closed:
+                    self._drop(sub)
+
+    async def _on_query_candles(self, req: m.QueryCandles) -> dict[str, Any]:
+        if self.conn is None:
+            return {"head": None, "rows": []}
+
+        def read() -> list[Row]:
+            if req.since is None:
+                return ledger.tail(self.conn, req.limit)
+            return ledger.since(self.conn, req.since, req.limit)
+
+        return {"head": self.handle.store_head, "rows": await self._db(read)}
+
+    async def _on_subscribe(self, req: m.Subscribe) -> None:
+        since = req.since or None
+        sub = Subscription(req.outbox, since, req.supports_batch)
+        self.handle.subscribers[req.outbox.conn_id] = sub
+        await self._send_due(sub, await self._due(since))
+
+    async def _on_unsubscribe(self, req: m.Unsubscribe) -> bool:
+        return self.handle.subscribers.pop(req.outbox.conn_id, None) is not None
+
+    async def _on_resync(self, req: m.Resync) -> None:
+        sub = self.handle.subscribers.get(req.outbox.conn_id)
+        if sub is None or not sub.lagging:
+            return
+        sub.lagging = False
+        await self._send_due(sub, await self._due(sub.last_sent))
+        if not sub.lagging:
+            self._flush_pending_system(sub)
+
+    async def _on_analytics(self, req: m.Analytics) -> Any:
+        if self.analytics is None:
+            if self.deps.analytics_factory is None:
+                raise CanvasError("analytics_unavailable", status=503)
+            return await self._db(self._answer_without_ledger, req)
+        method = getattr(self.analytics, req.method)
+
+        def call() -> Any:
+            try:
+                return method(**req.kwargs)
+            finally:
+                self._sync_heads()
+
+        result = await self._db(call)
+        if req.method == "rebuild":
+            self._broadcast_system(
+                "factor.rebuild", "factor ledger rebuilt", {"to_time": result["rebuilt_to_time"]}
+            )
+        return result
+
+    async def _on_inspect(self, req: m.Inspect) -> dict[str, Any]:
+        h = self.handle
+        return {
+            "series_id": h.series_id,
+            "mailbox_depth": h.mailbox_depth(),
+            "store_head_time": h.store_head,
+            "factor_head_time": h.factor_head,
+            "overlay_head_time": h.overlay_head,
+            "subscribers": len(h.subscribers),
+            "lagging_subscribers": sum(1 for s in h.subscribers.values() if s.lagging),
+            "state": h.state,
+            "crashes": h.crashes,
+            "last_error": h.last_error,
+        }
+
+    def _answer_without_ledger(self, req: m.Analytics) -> Any:
+        """Answer for a series that never stored a candle, over a throwaway empty ledger,
+        so that reads of unknown series create no files."""
+        conn = open_db(":memory:")
+        try:
+            analytics = self.deps.analytics_factory(conn, self.series)
+            return getattr(analytics, req.method)(**req.kwargs)
+        finally:
+            conn.close()
+
+    # --- publishing ----------------------------------------------------------------------
+
+    async def _due(self, last_sent: int | None) -> list[Row]:
+        if self.conn is None:
+            return []
+        limit = self.deps.catchup_limit
+        return await self._db(ledger.newest_after, self.conn, last_sent, limit)
+
+    async def _publish(self, written: list[Row], prev_head: int | None) -> None:
+        """Send every subscriber what is now due, framing once per distinct position."""
+        groups: dict[tuple[int | None, bool], list[Subscription]] = {}
+        for sub in self.handle.subscribers.values():
+            if not sub.lagging:
+                groups.setdefault((sub.last_sent, sub.supports_batch), []).append(sub)
+        rows_for: dict[int | None, list[Row]] = {}
+        for (last_sent, batch), subs in groups.items():
+            if last_sent not in rows_for:
+                if last_sent is not None and prev_head is not None and last_sent >= prev_head:
+                    # Everything stored after prev_head came from this write.
+                    due = [r for r in written if r[0] > last_sent]
+                    rows_for[last_sent] = due[-self.deps.catchup_limit :]
+                else:
+                    rows_for[last_sent] = await self._due(last_sent)
+            rows = rows_for[last_sent]
+            if not rows:
+                continue
+            units = plan_units(self.handle.series_id, self.series.tf, last_sent, rows, batch)
+            for sub in subs:
+                self._offer_units(sub, units)
+
+    async def _send_due(self, sub: Subscription, rows: list[Row]) -> None:
+        units = plan_units(
+            self.handle.series_id, self.series.tf, sub.last_sent, rows, sub.supports_batch
+        )
+        self._offer_units(sub, units)
+
+    def _offer_units(self, sub: Subscription, units: list[Any]) -> None:
+        for unit in units:
+            if not sub.outbox.offer_all(list(unit.frames)):
+                if sub.outbox.closed:
+                    self._drop(sub)
+                    return
+                sub.lagging = True
+                sub.outbox.mark_lagging(self.handle.series_id)
+                return
+            sub.last_sent = unit.last_time
+
+    def _drop(self, sub: Subscription) -> None:
+        self.handle.subscribers.pop(sub.outbox.conn_id, None)
+
+    def _broadcast_rewind(self, from_time: int) -> None:
+        for sub in list(self.handle.subscribers.values()):
+            if sub.pending_rewind is None or from_time < sub.pending_rewind:
+                sub.pending_rewind = from_time
+            self._flush_pending_system(sub)
+
+    def _broadcast_system(self, event: str, message: str, data: dict[str, Any]) -> None:
+        for sub in list(self.handle.subscribers.values()):
+            sub.pending_rebuild = {"message": message, "data": data}
+            self._flush_pending_system(sub)
+
+    def _flush_pending_system(self, sub: Subscription) -> None:
+        """Queue pending system events unless the subscriber is lagging (then on resync)."""
+        if sub.lagging:
+            return
+        sid = self.handle.series_id
+        if sub.pending_rebuild is not None:
+            ev = sub.pending_rebuild
+            if not sub.outbox.offer(system_frame(sid, "factor.rebuild", ev["message"], ev["data"])):
+                sub.lagging = True
+                sub.outbox.mark_lagging(sid)
+                return
+            sub.pending_rebuild = None
+        if sub.pending_rewind is not None:
+            data = {"from_time": sub.pending_rewind}
+            if not sub.outbox.offer(system_frame(sid, "factor.rewind", "late data", data)):
+                sub.lagging = True
+                sub.outbox.mark_lagging(sid)
+                return
+            sub.pending_rewind = None
+
+
+_HANDLERS: dict[type, Callable[[SeriesActor, Any], Any]] = {
+    m.IngestClosed: SeriesActor._on_ingest_closed,
+    m.IngestForming: SeriesActor._on_ingest_forming,
+    m.QueryCandles: SeriesActor._on_query_candles,
+    m.Subscribe: SeriesActor._on_subscribe,
+    m.Unsubscribe: SeriesActor._on_unsubscribe,
+    m.Resync: SeriesActor._on_resync,
+    m.Analytics: SeriesActor._on_analytics,
+    m.Inspect: SeriesActor._on_inspect,
+}
+

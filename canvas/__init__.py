@@ -1,0 +1,1 @@
+"""Canvas: a live market-data server for trading charts."""

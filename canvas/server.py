@@ -1,0 +1,125 @@
+"""The process: one root nursery holding the directory, services and the HTTP server."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve as hypercorn_serve
+
+from actors.directory import Directory
+from actors.series_actor import ActorDeps
+from canvas.settings import Settings, load_whitelist
+from canvas.web.app import AppDeps, create_app
+
+log = logging.getLogger("canvas")
+
+SHUTDOWN_GRACE_S = 5.0
+
+
+@attrs.define(eq=False)
+class Server:
+    """A running Canvas: its bound address, its dependencies, and how to stop it."""
+
+    settings: Settings
+    deps: AppDeps | None = None
+    binds: list[str] = attrs.Factory(list)
+    port: int = 0
+    _stop: trio.Event = attrs.Factory(trio.Event)
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.settings.host}:{self.port}"
+
+    async def run(self, *, task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve until `request_stop()`; then close sockets, finish requests, close ledgers.
+
+        `task_status.started(self)` fires once the port is bound and every part can serve.
+        """
+        settings = self.settings
+        whitelist = load_whitelist(Path(settings.whitelist_path))
+        async with trio.open_nursery() as root:
+            actor_deps, services = build_services(settings)
+            directory = Directory(
+                actor_deps,
+                mailbox_size=settings.actor_mailbox_size,
+                request_timeout_s=settings.request_timeout_s,
+            )
+            await root.start(directory.run)
+            self.deps = AppDeps(settings, directory, whitelist, time.time, services=services)
+            await start_services(root, self.deps)
+            app = create_app(self.deps)
+            http_stop = trio.Event()
+            http_done = trio.Event()
+            self.binds = await root.start(self._serve_http, app, http_stop, http_done)
+            self.port = int(self.binds[0].rsplit(":", 1)[1])
+            log.info("canvas ready on %s (data in %s)", self.base_url, settings.data_dir)
+            task_status.started(self)
+            await self._stop.wait()
+            log.info("canvas shutting down")
+            self.deps.shutting_down.set()
+            http_stop.set()
+            with trio.move_on_after(SHUTDOWN_GRACE_S + 1):
+                await http_done.wait()
+            root.cancel_scope.cancel()
+
+    async def _serve_http(
+        self, app: Any, stop: trio.Event, done: trio.Event, *, task_status: Any
+    ) -> None:
+        config = Config()
+        config.bind = [f"{self.settings.host}:{self.settings.port}"]
+        config.graceful_timeout = SHUTDOWN_GRACE_S
+        config.websocket_max_message_size = 64 * 1024
+        config.websocket_ping_interval = self.settings.ws_ping_interval_s
+        config.accesslog = None
+        config.errorlog = logging.getLogger("hypercorn.error")
+        config.keep_alive_timeout = 75
+        try:
+            await hypercorn_serve(app, config, shutdown_trigger=stop.wait, task_status=task_status)
+        finally:
+            done.set()
+
+
+def build_services(settings: Settings) -> tuple[ActorDeps, dict[str, Any]]:
+    """The actor dependencies and optional services (analytics, ingest, metrics...)."""
+    factory = None
+    try:
+        from canvas.factors.pipeline import analytics_factory
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("canvas.factors"):
+            raise
+    else:
+        factory = analytics_factory(settings)
+    deps = ActorDeps(
+        data_dir=settings.data_dir,
+        catchup_limit=settings.market_ws_catchup_limit,
+        idle_ttl_s=settings.actor_idle_ttl_s,
+        analytics_factory=factory,
+    )
+    return deps, {}
+
+
+async def start_services(nursery: trio.Nursery, deps: AppDeps) -> None:
+    """Start the long-lived services that need the directory (ingest supervisor, replay)."""
+
+
+async def run_until_signal(settings: Settings, on_signal: Any = None) -> None:
+    """The CLI entry: serve until SIGINT/SIGTERM, then shut down within the budget."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            server = Server(settings)
+            await nursery.start(server.run)
+            async for _ in signals:
+                if on_signal is not None:
+                    on_signal()
+                server.request_stop()
+                break

@@ -1,0 +1,123 @@
+"""The closed-candle ledger of one series: upserts and ordered reads over `candles`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import apsw
+
+from canvas.candles import Candle
+from canvas.storage.db import register_migrations
+
+register_migrations(
+    "candles",
+    [
+        """
+        CREATE TABLE candles (
+            candle_time INTEGER PRIMARY KEY,
+            open REAL NOT NULL, high REAL NOT NULL, low REAL NOT NULL,
+            close REAL NOT NULL, volume REAL NOT NULL
+        ) WITHOUT ROWID
+        """,
+    ],
+)
+
+Row = tuple[int, float, float, float, float, float]
+_COLS = "candle_time, open, high, low, close, volume"
+
+
+def upsert(conn: apsw.Connection, rows: Iterable[Row]) -> None:
+    """Insert or overwrite rows by candle_time; the caller owns the transaction."""
+    conn.executemany(
+        f"INSERT INTO candles({_COLS}) VALUES (?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT(candle_time) DO UPDATE SET open=excluded.open, high=excluded.high,"
+        " low=excluded.low, close=excluded.close, volume=excluded.volume",
+        rows,
+    )
+
+
+def get_many(conn: apsw.Connection, times: list[int]) -> dict[int, Row]:
+    """The stored rows among `times` (used to tell changed rows from identical re-posts)."""
+    if not times:
+        return {}
+    lo, hi = min(times), max(times)
+    wanted = set(times)
+    if len(times) * 4 >= (hi - lo) // max(1, _min_step(times)) + 1:
+        rows = conn.execute(
+            f"SELECT {_COLS} FROM candles WHERE candle_time BETWEEN ? AND ?", (lo, hi)
+        )
+        return {r[0]: r for r in rows if r[0] in wanted}
+    out: dict[int, Row] = {}
+    for t in times:
+        r = conn.execute(f"SELECT {_COLS} FROM candles WHERE candle_time = ?", (t,)).fetchone()
+        if r is not None:
+            out[t] = r
+    return out
+
+
+def _min_step(times: list[int]) -> int:
+    if len(times) < 2:
+        return 1
+    s = sorted(times)
+    return max(1, min(b - a for a, b in zip(s, s[1:])))
+
+
+def head_time(conn: apsw.Connection) -> int | None:
+    return conn.execute("SELECT MAX(candle_time) FROM candles").fetchone()[0]
+
+
+def first_time(conn: apsw.Connection) -> int | None:
+    return conn.execute("SELECT MIN(candle_time) FROM candles").fetchone()[0]
+
+
+def count(conn: apsw.Connection, lo: int | None = None, hi: int | None = None) -> int:
+    """Number of candles with lo <= candle_time <= hi (open ends when None)."""
+    return conn.execute(
+        "SELECT COUNT(*) FROM candles WHERE candle_time >= ? AND candle_time <= ?",
+        (lo if lo is not None else -1, hi if hi is not None else 2**62),
+    ).fetchone()[0]
+
+
+def floor_time(conn: apsw.Connection, t: int) -> int | None:
+    """The largest stored candle_time <= t (the store floor, §1.4)."""
+    return conn.execute("SELECT MAX(candle_time) FROM candles WHERE candle_time <= ?", (t,)).fetchone()[0]
+
+
+def tail(conn: apsw.Connection, limit: int, *, upto: int | None = None) -> list[Row]:
+    """The newest `limit` rows (at or before `upto`), ascending."""
+    rows = conn.execute(
+        f"SELECT {_COLS} FROM candles WHERE candle_time <= ? ORDER BY candle_time DESC LIMIT ?",
+        (upto if upto is not None else 2**62, limit),
+    ).fetchall()
+    rows.reverse()
+    return rows
+
+
+def since(conn: apsw.Connection, after: int, limit: int) -> list[Row]:
+    """The first `limit` rows with candle_time > after, ascending."""
+    return conn.execute(
+        f"SELECT {_COLS} FROM candles WHERE candle_time > ? ORDER BY candle_time LIMIT ?",
+        (after, limit),
+    ).fetchall()
+
+
+def range_rows(conn: apsw.Connection, lo: int, hi: int) -> list[Row]:
+    """All rows with lo <= candle_time <= hi, ascending."""
+    return conn.execute(
+        f"SELECT {_COLS} FROM candles WHERE candle_time BETWEEN ? AND ? ORDER BY candle_time",
+        (lo, hi),
+    ).fetchall()
+
+
+def to_candles(rows: Iterable[Row]) -> list[Candle]:
+    return [Candle(*r) for r in rows]
+
+
+def newest_after(conn: apsw.Connection, after: int | None, limit: int) -> list[Row]:
+    """The newest `limit` rows with candle_time > after (all rows when after is None), ascending."""
+    rows = conn.execute(
+        f"SELECT {_COLS} FROM candles WHERE candle_time > ? ORDER BY candle_time DESC LIMIT ?",
+        (after if after is not None else -1, limit),
+    ).fetchall()
+    rows.reverse()
+    return rows

@@ -1,0 +1,106 @@
+"""The app factory: one Quart-Trio app per dependency bundle, no module-level state."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import trio
+from quart import request
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
+
+from actors.directory import Directory
+from canvas.errors import CanvasError, ValidationFailed
+from canvas.settings import Settings
+from canvas.web.cors import CorsPolicy
+from canvas.web.json_response import json_response
+
+log = logging.getLogger("canvas.web")
+
+MAX_BODY_BYTES = 8 * 1024 * 1024
+_HTTP_DETAIL = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+@attrs.define(eq=False)
+class AppDeps:
+    """Everything the routes need, built once by the server (or a test)."""
+
+    settings: Settings
+    directory: Directory
+    whitelist: list[str]
+    clock: Callable[[], float]
+    # Set when the server shuts down: WebSocket handlers close with 1001.
+    shutting_down: trio.Event = attrs.Factory(trio.Event)
+    # Optional services the later routes use (ingest supervisor, metrics, replay runner ...).
+    services: dict[str, Any] = attrs.Factory(dict)
+
+
+def create_app(deps: AppDeps) -> QuartTrio:
+    from canvas.web import market, ws
+
+    app = QuartTrio(__name__, root_path=str(Path(__file__).parent))
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = True
+    app.extensions["canvas"] = deps
+    cors = CorsPolicy(deps.settings.cors_origins)
+
+    app.register_blueprint(market.blueprint)
+    app.register_blueprint(ws.blueprint)
+    for extra in _optional_blueprints():
+        app.register_blueprint(extra)
+
+    @app.before_request
+    async def preflight():
+        if request.method == "OPTIONS" and request.routing_exception is None:
+            return cors.preflight(
+                request.headers.get("Origin"),
+                request.headers.get("Access-Control-Request-Headers"),
+            )
+        return None
+
+    @app.after_request
+    async def add_cors(response):
+        cors.decorate(response, request.headers.get("Origin"))
+        return response
+
+    @app.errorhandler(CanvasError)
+    async def canvas_error(exc: CanvasError):
+        return json_response(exc.body(), exc.status)
+
+    @app.errorhandler(HTTPException)
+    async def http_error(exc: HTTPException):
+        status = exc.code or 500
+        if status == 400 and isinstance(exc.description, str) and "JSON" in exc.description:
+            return json_response(ValidationFailed.one(["body"], exc.description).body(), 422)
+        return json_response({"detail": _HTTP_DETAIL.get(status, exc.name.lower())}, status)
+
+    @app.errorhandler(Exception)
+    async def unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return json_response({"detail": "internal_error"}, 500)
+
+    return app
+
+
+def _optional_blueprints() -> list[Any]:
+    """Route groups that exist once their issue has landed (factor, replay, operator views)."""
+    import importlib
+
+    out = []
+    for name in ("canvas.web.factor", "canvas.web.replay", "canvas.web.operator"):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        out.append(module.blueprint)
+    return out
+
+
+def deps_of(app: Any) -> AppDeps:
+    return app.extensions["canvas"]
