@@ -16,6 +16,10 @@ from canvas.series_id import SeriesId
 
 log = logging.getLogger("canvas.directory")
 
+# Queued requests survive a single crash (they are served after the restart); from this many
+# consecutive crashes on they are answered with 503 instead.
+CRASH_LOOP_ATTEMPTS = 3
+
 
 @attrs.define(eq=False)
 class Directory:
@@ -109,10 +113,12 @@ class Directory:
                     handle.crashes += 1
                     handle.last_error = f"{type(exc).__name__}: {exc}"[:500]
                     log.exception("series actor %s crashed; restarting", handle.series_id)
-                    fail_pending(handle.recv, ServiceUnavailable("series_restarting"))
                     if trio.current_time() - began > self.policy.reset_after_s:
                         attempt = 0
                     attempt += 1
+                    if attempt >= CRASH_LOOP_ATTEMPTS:
+                        # A crash loop: queued callers get a clear 503 instead of waiting.
+                        fail_pending(handle.recv, ServiceUnavailable("series_restarting"))
                     handle.state = "backoff"
                     await trio.sleep(self.policy.delay(attempt))
                     handle.state = "starting"

@@ -92,13 +92,6 @@ class Server:
 def build_services(settings: Settings) -> tuple[ActorDeps, dict[str, Any]]:
     """The actor dependencies and optional services (analytics, ingest, metrics...)."""
     factory = None
-    try:
-        from canvas.factors.pipeline import analytics_factory
-    except ModuleNotFoundError as exc:
-        if not (exc.name or "").startswith("canvas.factors"):
-            raise
-    else:
-        factory = analytics_factory(settings)
     deps = ActorDeps(
         data_dir=settings.data_dir,
         catchup_limit=settings.market_ws_catchup_limit,

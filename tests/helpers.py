@@ -27,6 +27,7 @@ def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
         HOST="127.0.0.1",
         WHITELIST_PATH=str(whitelist),
         ENABLE_INGEST=False,
+        WS_PING_INTERVAL_S=0.2,
     )
     base.update(overrides)
     return Settings.load(environ={}, **base)
@@ -75,10 +76,20 @@ async def ingest(client: httpx.AsyncClient, series_id: str, *candles: dict[str, 
 
 @asynccontextmanager
 async def ws_client(server: Server, **kwargs: Any):
-    async with trio_websocket.open_websocket_url(
-        f"ws://127.0.0.1:{server.port}/ws/market", **kwargs
-    ) as ws:
-        yield ws
+    """A trio-websocket client on a TCP stream the test owns and always closes (trio-websocket
+    can leave its socket to the garbage collector when the server ends the connection)."""
+    stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+    try:
+        async with trio.open_nursery() as nursery:
+            ws = await trio_websocket.wrap_client_stream(
+                nursery, stream, f"127.0.0.1:{server.port}", "/ws/market", **kwargs
+            )
+            try:
+                yield ws
+            finally:
+                await ws.aclose()
+    finally:
+        await stream.aclose()
 
 
 async def recv_json(ws: trio_websocket.WebSocketConnection, timeout: float = 10) -> dict[str, Any]:

@@ -1,0 +1,89 @@
+"""Series actors under the directory: restart after a crash, isolation, idle stop."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+import trio
+
+from actors import messages as msg
+from actors import series_actor
+from actors.directory import Directory
+from actors.mailbox import Request
+from actors.series_actor import ActorDeps
+from canvas.errors import CanvasError
+
+A = "binance:spot:AAA/USDT:1m"
+B = "binance:spot:BBB/USDT:1m"
+
+
+def row(t: int, price: float = 1.0):
+    return (t, price, price, price, price, 1.0)
+
+
+@pytest.fixture
+async def directory(tmp_path, nursery):
+    deps = ActorDeps(data_dir=str(tmp_path), catchup_limit=5000, idle_ttl_s=60)
+    return await nursery.start(Directory(deps, request_timeout_s=10).run)
+
+
+@attrs.frozen(eq=False)
+class Unknown(Request):
+    """A request no handler knows: a broken invariant that must crash the actor."""
+
+
+@attrs.frozen(eq=False)
+class Sleep(Request):
+    seconds: float
+
+
+async def _sleep(actor, req):
+    await trio.sleep(req.seconds)
+    return "slept"
+
+
+async def test_crash_is_answered_and_actor_restarts_from_ledger(directory):
+    await directory.ask(A, msg.IngestClosed([row(60), row(120)]))
+    with trio.fail_after(10):
+        with pytest.raises(CanvasError) as info:
+            await directory.ask(A, Unknown())
+        assert info.value.status == 500
+        reply = await directory.ask(A, msg.QueryCandles(None, 10))
+    assert [r[0] for r in reply["rows"]] == [60, 120]
+    assert reply["head"] == 120
+    assert directory.handles[A].crashes == 1
+    assert "TypeError" in directory.handles[A].last_error
+
+
+async def test_slow_series_does_not_delay_another(directory, monkeypatch):
+    monkeypatch.setitem(series_actor._HANDLERS, Sleep, _sleep)
+    await directory.ask(B, msg.IngestClosed([row(60)]))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(directory.ask, A, Sleep(30))
+        await trio.sleep(0.05)
+        with trio.fail_after(5):
+            for t in range(120, 1320, 60):
+                await directory.ask(B, msg.IngestClosed([row(t)]))
+            reply = await directory.ask(B, msg.QueryCandles(None, 100))
+        assert len(reply["rows"]) == 21
+        assert directory.handles[A].mailbox_depth() == 0
+        nursery.cancel_scope.cancel()
+
+
+async def test_idle_actor_stops_and_restarts_on_demand(tmp_path, nursery):
+    deps = ActorDeps(data_dir=str(tmp_path), catchup_limit=5000, idle_ttl_s=0.05)
+    directory = await nursery.start(Directory(deps, request_timeout_s=10).run)
+    await directory.ask(A, msg.IngestClosed([row(60)]))
+    first = directory.handles[A]
+    with trio.fail_after(5):
+        await first.stopped.wait()
+    assert A not in directory.handles
+    reply = await directory.ask(A, msg.QueryCandles(None, 10))
+    assert [r[0] for r in reply["rows"]] == [60]
+    assert directory.handles[A] is not first
+
+
+async def test_reads_of_unknown_series_create_no_file(tmp_path, directory):
+    reply = await directory.ask(A, msg.QueryCandles(None, 10))
+    assert reply == {"head": None, "rows": []}
+    assert not (tmp_path / "series").exists()
