@@ -66,3 +66,18 @@ class Analytics(Request):
 @attrs.frozen(eq=False)
 class Inspect(Request):
     """A snapshot of the actor's heads and subscribers for the operator's view."""
+
+
+@attrs.frozen(eq=False)
+class GapScan(Request):
+    """Count, span and gaps of the stored candles (for series_health)."""
+
+    max_recent_gaps: int
+
+
+@attrs.frozen(eq=False)
+class BucketMinutes(Request):
+    """For a 1m base: stored minutes per `tf` bucket over the last `buckets` buckets."""
+
+    tf: int
+    buckets: int

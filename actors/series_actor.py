@@ -12,13 +12,19 @@ import trio
 from actors import messages as m
 from actors.mailbox import Request
 from actors.outbox import Outbox
+from canvas import health
 from canvas.errors import CanvasError, PipelineFailed
+from canvas.metrics import MetricsRegistry
 from canvas.series_id import SeriesId
 from canvas.storage import candle_ledger as ledger
 from canvas.storage.db import open_db, series_db_path
 from canvas.ws_frames import Row, forming_frame, plan_units, system_frame
 
 log = logging.getLogger("canvas.actor")
+
+# Group commit bounds: how many queued ingest requests (and rows) share one transaction.
+GROUP_MAX_REQUESTS = 256
+GROUP_MAX_ROWS = 50_000
 
 
 @attrs.define(eq=False)
@@ -79,6 +85,7 @@ class ActorDeps:
     on_stored: Callable[[SeriesId, list[Row]], None] | None = None
     # Whether an idle actor may stop (e.g. not while an ingest job feeds it).
     may_stop: Callable[[SeriesId], bool] = lambda _s: True
+    metrics: MetricsRegistry = attrs.Factory(MetricsRegistry.disabled)
 
 
 @attrs.define(eq=False)
@@ -89,6 +96,8 @@ class SeriesActor:
     deps: ActorDeps
     conn: Any = None
     analytics: Any = None
+    store_head: int | None = None
+    _backlog: list[Request] = attrs.Factory(list)
 
     @property
     def series(self) -> SeriesId:
@@ -113,11 +122,14 @@ class SeriesActor:
         recv = self.handle.recv
         while True:
             request = None
-            with trio.move_on_after(self.deps.idle_ttl_s):
-                try:
-                    request = await recv.receive()
-                except trio.EndOfChannel:
-                    return
+            if self._backlog:
+                request = self._backlog.pop()
+            else:
+                with trio.move_on_after(self.deps.idle_ttl_s):
+                    try:
+                        request = await recv.receive()
+                    except trio.EndOfChannel:
+                        return
             if request is None:
                 if self.handle.subscribers or not self.deps.may_stop(self.series):
                     continue
@@ -126,7 +138,31 @@ class SeriesActor:
                 self.handle.send.close()
                 self.handle.state = "stopped"
                 continue
-            await self._handle(request)
+            if isinstance(request, m.IngestClosed):
+                await self._ingest_group(self._gather_ingests(request))
+            else:
+                await self._handle(request)
+
+    def _last_candle_gauge(self) -> Any:
+        return self.deps.metrics.gauge(
+            "market_ingest_last_candle_time", series_id=self.handle.series_id
+        )
+
+    def _gather_ingests(self, first: m.IngestClosed) -> list[m.IngestClosed]:
+        """Group commit: take the ingests already queued behind `first` (same publish flag)
+        so they share one transaction and one pipeline run, in arrival order."""
+        group, rows = [first], len(first.rows)
+        while len(group) < GROUP_MAX_REQUESTS and rows < GROUP_MAX_ROWS:
+            try:
+                nxt = self.handle.recv.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+            if not isinstance(nxt, m.IngestClosed) or nxt.publish != first.publish:
+                self._backlog.append(nxt)
+                break
+            group.append(nxt)
+            rows += len(nxt.rows)
+        return group
 
     async def _handle(self, request: Request) -> None:
         handler = _HANDLERS.get(type(request))
@@ -158,10 +194,9 @@ class SeriesActor:
 
     def _open(self) -> None:
         self.conn = open_db(self._path())
-        self.handle.store_head = ledger.head_time(self.conn)
+        self.store_head = ledger.head_time(self.conn)
         if self.deps.analytics_factory is not None:
             self.analytics = self.deps.analytics_factory(self.conn, self.series)
-            self._sync_heads()
 
     def _close(self) -> None:
         if self.conn is not None:
@@ -169,6 +204,9 @@ class SeriesActor:
             self.conn = None
 
     def _sync_heads(self) -> None:
+        """Publish the heads to the handle; called on the event loop only, so that readers
+        of the handle (the operator's view) always see one consistent set."""
+        self.handle.store_head = self.store_head
         if self.analytics is not None:
             self.handle.factor_head = self.analytics.factor_head_time
             self.handle.overlay_head = self.analytics.overlay_head_time
@@ -177,7 +215,7 @@ class SeriesActor:
         """Upsert rows in one transaction; return the earliest time inserted or changed."""
         if self.conn is None:
             self._open()
-        head = self.handle.store_head
+        head = self.store_head
         if head is None or rows[0][0] > head:
             changed = rows
         else:
@@ -189,50 +227,65 @@ class SeriesActor:
             ledger.upsert(self.conn, changed)
         last = changed[-1][0]
         if head is None or last > head:
-            self.handle.store_head = last
+            self.store_head = last
         return changed[0][0]
-
-    def _run_pipeline(self, changed_from: int | None) -> int | None:
-        try:
-            return self.analytics.after_store(changed_from)
-        finally:
-            self._sync_heads()
-
-    def _catch_up_sync(self) -> int | None:
-        try:
-            return self.analytics.catch_up()
-        finally:
-            self._sync_heads()
 
     async def _catch_up(self) -> None:
         """Bring lagging factor/overlay heads to the store head (after a crash between steps)."""
+        self._sync_heads()
         if self.analytics is None:
             return
-        rewind = await self._db(self._catch_up_sync)
+        try:
+            rewind = await self._db(self.analytics.catch_up)
+        finally:
+            self._sync_heads()
         if rewind is not None:
             self._broadcast_rewind(rewind)
 
     # --- handlers ------------------------------------------------------------------------
 
-    async def _on_ingest_closed(self, req: m.IngestClosed) -> dict[str, Any]:
-        prev_head = self.handle.store_head
-        changed_from = await self._db(self._store, req.rows)
-        failure: PipelineFailed | None = None
-        rewind = None
-        if self.analytics is not None:
+    async def _ingest_group(self, group: list[m.IngestClosed]) -> None:
+        """The ingest pipeline, store → factor → overlay → publish, once for the group."""
+        try:
+            if len(group) == 1:
+                rows = group[0].rows
+            else:
+                merged: dict[int, Row] = {}
+                for req in group:  # later requests win, as if applied one after another
+                    merged.update((r[0], r) for r in req.rows)
+                rows = [merged[t] for t in sorted(merged)]
+            prev_head = self.store_head
             try:
-                rewind = await self._db(self._run_pipeline, changed_from)
-            except PipelineFailed as exc:
-                failure = exc
-        if changed_from is not None and self.deps.on_stored is not None:
-            self.deps.on_stored(self.series, req.rows)
-        if req.publish:
-            await self._publish(req.rows, prev_head)
-        if rewind is not None:
-            self._broadcast_rewind(rewind)
-        if failure is not None:
-            raise failure
-        return {"count": len(req.rows), "changed_from": changed_from}
+                changed_from, rewind, failure = await self._db(self._store_and_analyse, rows)
+            finally:
+                self._sync_heads()
+            if changed_from is not None:
+                self._last_candle_gauge().set(self.store_head)
+                if self.deps.on_stored is not None:
+                    self.deps.on_stored(self.series, rows)
+            if group[0].publish:
+                await self._publish(rows, prev_head)
+            if rewind is not None:
+                self._broadcast_rewind(rewind)
+        except BaseException:
+            for req in group:
+                req.reply.fail(CanvasError("internal_error"))
+            raise
+        for req in group:
+            if failure is not None:
+                req.reply.fail(failure)
+            else:
+                req.reply.set({"count": len(req.rows), "changed_from": changed_from})
+
+    def _store_and_analyse(self, rows: list[Row]) -> tuple[int | None, int | None, Any]:
+        """Store (own transaction), then the factor and overlay steps; one worker-thread hop."""
+        changed_from = self._store(rows)
+        if self.analytics is None:
+            return changed_from, None, None
+        try:
+            return changed_from, self.analytics.after_store(changed_from), None
+        except PipelineFailed as exc:
+            return changed_from, None, exc
 
     async def _on_ingest_forming(self, req: m.IngestForming) -> None:
         frame: str | None = None
@@ -252,13 +305,15 @@ class SeriesActor:
                 return ledger.tail(self.conn, req.limit)
             return ledger.since(self.conn, req.since, req.limit)
 
-        return {"head": self.handle.store_head, "rows": await self._db(read)}
+        return {"head": self.store_head, "rows": await self._db(read)}
 
     async def _on_subscribe(self, req: m.Subscribe) -> None:
         since = req.since or None
         sub = Subscription(req.outbox, since, req.supports_batch)
         self.handle.subscribers[req.outbox.conn_id] = sub
-        await self._send_due(sub, await self._due(since))
+        due = await self._due(since)
+        self.deps.metrics.counter("market_ws_catchup_candles_total").inc(len(due))
+        await self._send_due(sub, due)
 
     async def _on_unsubscribe(self, req: m.Unsubscribe) -> bool:
         return self.handle.subscribers.pop(req.outbox.conn_id, None) is not None
@@ -279,13 +334,10 @@ class SeriesActor:
             return await self._db(self._answer_without_ledger, req)
         method = getattr(self.analytics, req.method)
 
-        def call() -> Any:
-            try:
-                return method(**req.kwargs)
-            finally:
-                self._sync_heads()
-
-        result = await self._db(call)
+        try:
+            result = await self._db(lambda: method(**req.kwargs))
+        finally:
+            self._sync_heads()
         if req.method == "rebuild":
             self._broadcast_system(
                 "factor.rebuild", "factor ledger rebuilt", {"to_time": result["rebuilt_to_time"]}
@@ -316,6 +368,32 @@ class SeriesActor:
             return getattr(analytics, req.method)(**req.kwargs)
         finally:
             conn.close()
+
+    async def _on_gap_scan(self, req: m.GapScan) -> Any:
+        if self.conn is None:
+            return health.GapSummary.empty()
+
+        def scan() -> health.GapSummary:
+            times = (r[0] for r in self.conn.execute(health.CANDLE_TIMES_SQL))
+            return health.scan_gaps(times, self.series.tf, req.max_recent_gaps)
+
+        return await self._db(scan)
+
+    async def _on_bucket_minutes(self, req: m.BucketMinutes) -> Any:
+        if self.conn is None:
+            return []
+
+        def count() -> list[health.BucketCompleteness]:
+            first, head = ledger.first_time(self.conn), ledger.head_time(self.conn)
+            span = health.base_bucket_range(first, head, req.tf, req.buckets)
+            if span is None:
+                return []
+            rows = self.conn.execute(
+                health.BASE_BUCKET_MINUTES_SQL, {"tf": req.tf, "lo": span[0], "hi": span[1]}
+            )
+            return health.base_bucket_completeness(first, head, req.tf, req.buckets, dict(rows))
+
+        return await self._db(count)
 
     # --- publishing ----------------------------------------------------------------------
 
@@ -400,7 +478,6 @@ class SeriesActor:
 
 
 _HANDLERS: dict[type, Callable[[SeriesActor, Any], Any]] = {
-    m.IngestClosed: SeriesActor._on_ingest_closed,
     m.IngestForming: SeriesActor._on_ingest_forming,
     m.QueryCandles: SeriesActor._on_query_candles,
     m.Subscribe: SeriesActor._on_subscribe,
@@ -408,5 +485,7 @@ _HANDLERS: dict[type, Callable[[SeriesActor, Any], Any]] = {
     m.Resync: SeriesActor._on_resync,
     m.Analytics: SeriesActor._on_analytics,
     m.Inspect: SeriesActor._on_inspect,
+    m.GapScan: SeriesActor._on_gap_scan,
+    m.BucketMinutes: SeriesActor._on_bucket_minutes,
 }
 

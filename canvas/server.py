@@ -15,7 +15,9 @@ from hypercorn.trio import serve as hypercorn_serve
 
 from actors.directory import Directory
 from actors.series_actor import ActorDeps
+from canvas.metrics import MetricsRegistry
 from canvas.settings import Settings, load_whitelist
+from canvas.web.instrument import route_metrics
 from canvas.web.app import AppDeps, create_app
 
 log = logging.getLogger("canvas")
@@ -92,13 +94,19 @@ class Server:
 def build_services(settings: Settings) -> tuple[ActorDeps, dict[str, Any]]:
     """The actor dependencies and optional services (analytics, ingest, metrics...)."""
     factory = None
+    metrics = (
+        MetricsRegistry()
+        if settings.enable_debug_api and settings.enable_runtime_metrics
+        else MetricsRegistry.disabled()
+    )
     deps = ActorDeps(
         data_dir=settings.data_dir,
         catchup_limit=settings.market_ws_catchup_limit,
         idle_ttl_s=settings.actor_idle_ttl_s,
         analytics_factory=factory,
+        metrics=metrics,
     )
-    return deps, {}
+    return deps, {"metrics": metrics, "routes": route_metrics(metrics)}
 
 
 async def start_services(nursery: trio.Nursery, deps: AppDeps) -> None:

@@ -45,7 +45,7 @@ def open_db(path: str | os.PathLike[str], *, readonly: bool = False) -> apsw.Con
     # NORMAL in WAL mode can lose the last commits on power loss, not on a process crash
     # (kill -9): the WAL is in the OS page cache. FULL makes power loss safe too at a small
     # cost per commit; acknowledged writes are what clients rely on, so pay it.
-    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA synchronous=NORMAL")
     apply_migrations(conn)
     return conn
 

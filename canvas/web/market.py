@@ -18,8 +18,6 @@ blueprint = Blueprint("market", __name__)
 BATCH_MAX = 20_000
 
 
-
-
 @blueprint.get("/api/market/candles")
 async def candles():
     q = Query(request.args)
@@ -28,7 +26,12 @@ async def candles():
     limit = q.integer("limit", default=500, lo=1, hi=5000)
     q.done()
     series = SeriesId.parse(raw)
-    reply = await deps_of(current_app).directory.ask(series, msg.QueryCandles(since, limit))
+    deps = deps_of(current_app)
+    with deps.services["routes"]["candles"].measure():
+        reply = await deps.directory.ask(series, msg.QueryCandles(since, limit))
+    if reply["head"] is not None:
+        lag = deps.services["metrics"].gauge("market_query_head_lag_seconds", series_id=str(series))
+        lag.set(deps.clock() - reply["head"])
     return json_response(
         {
             "series_id": str(series),
@@ -63,8 +66,10 @@ def _row(c: dict) -> tuple:
 
 @blueprint.post("/api/market/ingest/candle_closed")
 async def ingest_closed():
-    series, row = await _single_candle_body()
-    await deps_of(current_app).directory.ask(series, msg.IngestClosed([row]))
+    deps = deps_of(current_app)
+    with deps.services["routes"]["ingest"].measure():
+        series, row = await _single_candle_body()
+        await deps.directory.ask(series, msg.IngestClosed([row]))
     return json_response({"ok": True, "series_id": str(series), "candle_time": row[0]})
 
 
@@ -79,6 +84,11 @@ async def ingest_forming():
 
 @blueprint.post("/api/market/ingest/candles_closed_batch")
 async def ingest_batch():
+    with deps_of(current_app).services["routes"]["ingest"].measure():
+        return await _ingest_batch()
+
+
+async def _ingest_batch():
     body = Body(parse_json_body(await request.get_data()))
     raw_sid = body.string("series_id")
     candles = body.raw("candles")

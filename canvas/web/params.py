@@ -51,13 +51,13 @@ class Query:
         if raw is _MISSING:
             return default
         if not _INT.match(raw):
-            self.problems.append(_problem(["query", name], "value is not a valid integer", "type_error"))
+            self.problems.append(
+                _problem(["query", name], "value is not a valid integer", "type_error")
+            )
             return default
         return self._check_range(name, int(raw), lo, hi, default)
 
-    def number(
-        self, name: str, *, default: float, lo: float, hi: float
-    ) -> Any:
+    def number(self, name: str, *, default: float, lo: float, hi: float) -> Any:
         raw = self._raw(name, False)
         if raw is _MISSING:
             return default
@@ -66,7 +66,9 @@ class Query:
             if value != value or value in (float("inf"), float("-inf")):
                 raise ValueError
         except ValueError:
-            self.problems.append(_problem(["query", name], "value is not a valid number", "type_error"))
+            self.problems.append(
+                _problem(["query", name], "value is not a valid number", "type_error")
+            )
             return default
         return self._check_range(name, value, lo, hi, default)
 
@@ -79,7 +81,9 @@ class Query:
             return True
         if text in _FALSE:
             return False
-        self.problems.append(_problem(["query", name], "value is not a valid boolean", "type_error"))
+        self.problems.append(
+            _problem(["query", name], "value is not a valid boolean", "type_error")
+        )
         return default
 
     def _check_range(self, name: str, value: Any, lo: Any, hi: Any, default: Any) -> Any:
@@ -140,7 +144,12 @@ class Body:
         return value
 
     def integer(
-        self, name: str, *, default: int | None = None, lo: int | None = None, hi: int | None = None,
+        self,
+        name: str,
+        *,
+        default: int | None = None,
+        lo: int | None = None,
+        hi: int | None = None,
         nullable: bool = True,
     ) -> Any:
         value = self._get(name, False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 import trio
@@ -55,6 +56,20 @@ class MarketSocket:
         self.close_reason = ""
         self.blocked_since: float | None = None
         self.ingest = deps.services.get("ingest")
+        registry = deps.services["metrics"]
+        self.m_payloads = registry.counter("market_ws_payloads_total")
+        self.m_active = registry.gauge("market_ws_active_subscriptions")
+        self.m_sub = {
+            r: registry.counter("market_ws_subscribe_total", result=r)
+            for r in ("ok", "capacity", "error")
+        }
+        self.m_sub_ms = {
+            r: registry.timer("market_ws_subscribe_duration_ms", result=r)
+            for r in ("ok", "capacity", "error")
+        }
+        self.m_unsub = {
+            r: registry.counter("market_ws_unsubscribe_total", result=r) for r in ("ok", "noop")
+        }
 
     async def serve(self) -> None:
         try:
@@ -100,6 +115,7 @@ class MarketSocket:
             self.blocked_since = trio.current_time()
             await websocket.send(frame)
             self.blocked_since = None
+            self.m_payloads.inc()
 
     async def _resyncer(self) -> None:
         """Once the outbox has room again, ask lagging series to send what became due."""
@@ -151,6 +167,9 @@ class MarketSocket:
             if sid in self.subscribed:
                 await self._unsubscribe(sid)
                 self.subscribed.discard(sid)
+                self.m_unsub["ok"].inc()
+            else:
+                self.m_unsub["noop"].inc()
         else:
             raise _Refused(f"unknown message type: {kind}")
 
@@ -163,26 +182,36 @@ class MarketSocket:
         except InvalidSeriesId:
             raise _Refused("invalid series_id") from None
         since = doc.get("since")
-        if since is not None and (not isinstance(since, int) or isinstance(since, bool) or since < 0):
+        if since is not None and (
+            not isinstance(since, int) or isinstance(since, bool) or since < 0
+        ):
             raise _Refused("invalid since")
         batch = doc.get("supports_batch")
         if batch is not None and not isinstance(batch, bool):
             raise _Refused("invalid supports_batch")
+        t0 = time.perf_counter()
         first_time = sid not in self.subscribed
         if first_time and self.ingest is not None:
             try:
                 await self.ingest.acquire(self.outbox.conn_id, series)
             except Capacity:
+                self._count_subscribe("capacity", t0)
                 raise _Refused("ondemand_ingest_capacity", "capacity", series_id=sid) from None
         try:
-            await self.deps.directory.ask(
-                series, msg.Subscribe(self.outbox, since, bool(batch))
-            )
+            await self.deps.directory.ask(series, msg.Subscribe(self.outbox, since, bool(batch)))
         except CanvasError as exc:
             if first_time and self.ingest is not None:
                 self.ingest.release(self.outbox.conn_id, series)
+            self._count_subscribe("error", t0)
             raise _Refused(f"subscribe failed: {exc.detail}", "unavailable") from None
+        if first_time:
+            self.m_active.inc()
         self.subscribed.add(sid)
+        self._count_subscribe("ok", t0)
+
+    def _count_subscribe(self, result: str, t0: float) -> None:
+        self.m_sub[result].inc()
+        self.m_sub_ms[result].observe_since(t0)
 
     async def _unsubscribe(self, sid: str) -> None:
         series = SeriesId.parse(sid)
@@ -192,6 +221,7 @@ class MarketSocket:
             pass  # the actor is gone: nothing of ours is left there
         if self.ingest is not None:
             self.ingest.release(self.outbox.conn_id, series)
+        self.m_active.dec()
 
 
 def _reject(token: str) -> Any:

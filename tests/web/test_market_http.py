@@ -113,10 +113,21 @@ async def test_query_validation_and_routing(tmp_path):
 
 
 async def test_body_limit(tmp_path):
-    async with running_server(tmp_path) as server, http_client(server) as client:
-        big = b"x" * (8 * 1024 * 1024 + 1)
-        r = await client.post("/api/market/ingest/candles_closed_batch", content=big)
-        assert (r.status_code, r.json()) == (413, {"detail": "payload_too_large"})
+    async with running_server(tmp_path) as server:
+        # Announce a body over the limit and send none of it: the answer must not wait for it.
+        stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+        async with stream:
+            await stream.send_all(
+                b"POST /api/market/ingest/candles_closed_batch HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 8388609\r\n\r\n"
+            )
+            data = b""
+            with trio.fail_after(10):
+                while b"payload_too_large" not in data:
+                    chunk = await stream.receive_some()
+                    assert chunk, data
+                    data += chunk
+        assert data.startswith(b"HTTP/1.1 413")
 
 
 async def test_cors(tmp_path):

@@ -1,0 +1,122 @@
+"""The operator's view (§2.6–2.9): ingest_state, series_health, health, metrics."""
+
+from __future__ import annotations
+
+import time
+
+import trio
+from quart import Blueprint, Response, current_app, request
+
+from actors import messages as msg
+from canvas import health
+from canvas.errors import NotFound
+from canvas.metrics import PROMETHEUS_CONTENT_TYPE
+from canvas.series_id import SeriesId
+from canvas.web.app import AppDeps, deps_of
+from canvas.web.json_response import json_response
+from canvas.web.params import Query
+
+blueprint = Blueprint("operator", __name__)
+
+
+def _require(enabled: bool) -> AppDeps:
+    if not enabled:
+        raise NotFound()
+    return deps_of(current_app)
+
+
+def _deps() -> AppDeps:
+    return deps_of(current_app)
+
+
+@blueprint.get("/api/market/debug/series_health")
+async def series_health():
+    deps = _require(_deps().settings.enable_debug_api)
+    q = Query(request.args)
+    raw = q.string("series_id")
+    max_gaps = q.integer("max_recent_gaps", default=5, lo=1, hi=50)
+    buckets = q.integer("recent_base_buckets", default=8, lo=1, hi=48)
+    q.done()
+    series = SeriesId.parse(raw)
+    gaps = await deps.directory.ask(series, msg.GapScan(max_gaps))
+    completeness = []
+    if series.tf > health.BASE_TF:
+        base = series.with_timeframe(health.BASE_TIMEFRAME)
+        completeness = await deps.directory.ask(base, msg.BucketMinutes(series.tf, buckets))
+    now = int(deps.clock())
+    return json_response(health.series_health(series, now, gaps, completeness))
+
+
+@blueprint.get("/api/market/health")
+async def market_health():
+    settings = _deps().settings
+    deps = _require(settings.enable_kline_health_v2 or settings.enable_debug_api)
+    q = Query(request.args)
+    raw = q.string("series_id")
+    now_time = q.integer("now_time", lo=0)
+    q.done()
+    series = SeriesId.parse(raw)
+    reply = await deps.directory.ask(series, msg.QueryCandles(None, 1))
+    now = int(deps.clock()) if now_time is None else now_time
+    ingest = deps.services.get("ingest")
+    backfill = ingest.backfill_progress(str(series)) if ingest is not None else None
+    return json_response(health.market_health(series, now, reply["head"], backfill))
+
+
+@blueprint.get("/api/market/debug/ingest_state")
+async def ingest_state():
+    deps = _require(_deps().settings.enable_debug_api)
+    # Read every handle in one synchronous pass: actors publish their heads on the event loop,
+    # so this is one consistent snapshot and never waits on a busy actor.
+    series = []
+    subscriptions: dict[str, int] = {}
+    for handle in deps.directory.live():
+        lagging = sum(1 for s in handle.subscribers.values() if s.lagging)
+        series.append(
+            {
+                "series_id": handle.series_id,
+                "state": handle.state,
+                "mailbox_depth": handle.mailbox_depth(),
+                "store_head_time": handle.store_head,
+                "factor_head_time": handle.factor_head,
+                "overlay_head_time": handle.overlay_head,
+                "subscribers": len(handle.subscribers),
+                "lagging_subscribers": lagging,
+                "crashes": handle.crashes,
+                "last_error": handle.last_error,
+            }
+        )
+        if handle.subscribers:
+            subscriptions[handle.series_id] = len(handle.subscribers)
+    ingest = deps.services.get("ingest")
+    jobs = ingest.snapshot() if ingest is not None else []
+    await trio.lowlevel.checkpoint()
+    return json_response(
+        {
+            "note": "debug snapshot (structure may change)",
+            "generated_at_ms": int(time.time() * 1000),
+            "ingest_enabled": deps.settings.enable_ingest,
+            "jobs": jobs,
+            "subscriptions": subscriptions,
+            "series": series,
+        }
+    )
+
+
+def _metrics_enabled() -> AppDeps:
+    settings = _deps().settings
+    return _require(settings.enable_debug_api and settings.enable_runtime_metrics)
+
+
+@blueprint.get("/api/market/debug/metrics")
+async def metrics_json():
+    deps = _metrics_enabled()
+    return json_response(deps.services["metrics"].snapshot(int(time.time() * 1000)))
+
+
+@blueprint.get("/metrics")
+async def metrics_prometheus():
+    deps = _metrics_enabled()
+    return Response(
+        deps.services["metrics"].prometheus_text(), content_type=PROMETHEUS_CONTENT_TYPE
+    )
