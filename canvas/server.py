@@ -14,7 +14,9 @@ from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
 
 from actors.directory import Directory
+from actors.ingest import IngestSupervisor
 from actors.series_actor import ActorDeps
+from canvas.exchange.binance import BinanceEndpoints
 from canvas.metrics import MetricsRegistry
 from canvas.settings import Settings, load_whitelist
 from canvas.web.instrument import route_metrics
@@ -99,18 +101,45 @@ def build_services(settings: Settings) -> tuple[ActorDeps, dict[str, Any]]:
         if settings.enable_debug_api and settings.enable_runtime_metrics
         else MetricsRegistry.disabled()
     )
+    services: dict[str, Any] = {"metrics": metrics, "routes": route_metrics(metrics)}
+
+    def may_stop(series: Any) -> bool:
+        ingest = services.get("ingest")
+        return ingest is None or ingest.may_stop(series)
+
     deps = ActorDeps(
         data_dir=settings.data_dir,
         catchup_limit=settings.market_ws_catchup_limit,
         idle_ttl_s=settings.actor_idle_ttl_s,
         analytics_factory=factory,
         metrics=metrics,
+        may_stop=may_stop,
     )
-    return deps, {"metrics": metrics, "routes": route_metrics(metrics)}
+    return deps, services
 
 
 async def start_services(nursery: trio.Nursery, deps: AppDeps) -> None:
     """Start the long-lived services that need the directory (ingest supervisor, replay)."""
+    s = deps.settings
+    endpoints = BinanceEndpoints(
+        spot_rest=s.binance_spot_base_url,
+        futures_rest=s.binance_futures_base_url,
+        spot_ws=s.binance_spot_ws_base_url,
+        futures_ws=s.binance_futures_ws_base_url,
+    )
+    ingest = IngestSupervisor(
+        directory=deps.directory,
+        endpoints=endpoints,
+        whitelist=deps.whitelist,
+        enabled=s.enable_ingest,
+        derived=s.derived_timeframes,
+        bootstrap_candles=s.ingest_bootstrap_candles,
+        max_backfill_candles=s.ingest_max_backfill_candles,
+        max_ondemand=s.ondemand_max_jobs,
+        idle_ttl_s=s.ondemand_idle_ttl_s,
+        clock=deps.clock,
+    )
+    deps.services["ingest"] = await nursery.start(ingest.run)
 
 
 async def run_until_signal(settings: Settings, on_signal: Any = None) -> None:

@@ -91,7 +91,12 @@ def _optional_blueprints() -> list[Any]:
     import importlib
 
     out = []
-    for name in ("canvas.web.factor", "canvas.web.replay", "canvas.web.operator"):
+    for name in (
+        "canvas.web.factor",
+        "canvas.web.replay",
+        "canvas.web.operator",
+        "canvas.web.top_markets",
+    ):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

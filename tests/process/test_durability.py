@@ -113,6 +113,10 @@ async def test_graceful_stop_keeps_everything(tmp_path, servers, sig):
     assert all(stored[t]["close"] == float(t) for t in stored)
 
 
+# Requests cut off by the kill leave httpx's request-body generators unfinished under trio,
+# which Python reports as an unraisable ResourceWarning in the client; it says nothing about
+# the server, which is what this test judges.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 async def test_kill_9_under_load_loses_no_acknowledged_write(tmp_path, servers):
     port = free_port()
     server = ServerProcess(tmp_path, port)

@@ -1,0 +1,345 @@
+"""The ingest supervisor: one exchange job per base series, pinned or on demand, restarted
+with backoff, feeding closed candles through the series actors (CONTRACT §8)."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import trio
+
+from actors import messages as msg
+from actors.directory import Directory
+from actors.restart import JOB_POLICY, RestartPolicy
+from canvas.candles import Candle
+from canvas.errors import Capacity, CanvasError
+from canvas.exchange.binance import KLINE_INTERVALS, BinanceEndpoints
+from canvas.exchange.errors import ExchangeError
+from canvas.exchange.kline_parse import KlineUpdate
+from canvas.exchange.rest import BinanceRest
+from canvas.exchange.stream import KlineStream
+from canvas.health import BackfillProgress
+from canvas.series_id import SeriesId
+
+log = logging.getLogger("canvas.ingest")
+
+FORMING_THROTTLE_S = 0.25
+REAP_INTERVAL_S = 1.0
+
+
+def job_series_for(series: SeriesId, derived: tuple[str, ...]) -> SeriesId | None:
+    """The series whose exchange stream serves `series`, or None when none does (§8)."""
+    if series.exchange != "binance" or series.market not in ("spot", "futures"):
+        return None
+    if series.timeframe in derived:
+        return series.with_timeframe("1m")
+    if series.timeframe in KLINE_INTERVALS:
+        return series
+    return None
+
+
+@attrs.define(eq=False)
+class IngestJob:
+    """One exchange job's observable state; only the supervisor mutates it."""
+
+    series: SeriesId
+    pinned: bool
+    refs: set[int] = attrs.Factory(set)
+    state: str = "starting"
+    started_at: float | None = None
+    last_message_at: float | None = None
+    crashes: int = 0
+    last_error: str | None = None
+    next_retry_at: float | None = None
+    idle_since: float | None = None
+    backfill: BackfillProgress | None = None
+    closed_candles: int = 0
+    forming_updates: int = 0
+    malformed: int = 0
+    cancel_scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
+    stream: KlineStream | None = None
+
+    def as_json(self, now: float) -> dict[str, Any]:
+        stats = self.stream.statistics() if self.stream is not None else None
+        malformed = self.malformed + (stats.malformed if stats else 0)
+        return {
+            "series_id": str(self.series),
+            "source": f"binance:{self.series.market}:kline_{self.series.timeframe}",
+            "state": self.state,
+            "pinned": self.pinned,
+            "refcount": len(self.refs),
+            "started_at": self.started_at,
+            "last_message_at": self.last_message_at,
+            "crashes": self.crashes,
+            "last_error": self.last_error,
+            "next_retry_in_s": (
+                round(max(0.0, self.next_retry_at - now), 3)
+                if self.state == "backoff" and self.next_retry_at is not None
+                else None
+            ),
+            "idle_for_s": None if self.idle_since is None else round(now - self.idle_since, 3),
+            "closed_candles": self.closed_candles,
+            "forming_updates": self.forming_updates,
+            "malformed_messages": malformed,
+        }
+
+
+@attrs.define(eq=False)
+class IngestSupervisor:
+    """Owns every ingest job. `run` is long-lived; `acquire`/`release` come from WebSockets."""
+
+    directory: Directory
+    endpoints: BinanceEndpoints
+    whitelist: list[str]
+    enabled: bool
+    derived: tuple[str, ...]
+    bootstrap_candles: int
+    max_backfill_candles: int
+    max_ondemand: int
+    idle_ttl_s: float
+    silence_timeout_s: float = 30.0
+    policy: RestartPolicy = JOB_POLICY
+    clock: Callable[[], float] = time.time
+    jobs: dict[str, IngestJob] = attrs.Factory(dict)
+    rest: BinanceRest | None = None
+    _nursery: trio.Nursery | None = None
+
+    async def run(self, *, task_status: trio.TaskStatus[IngestSupervisor] = trio.TASK_STATUS_IGNORED):
+        async with BinanceRest.open(self.endpoints) as rest:
+            self.rest = rest
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                if self.enabled:
+                    for sid in self.whitelist:
+                        series = job_series_for(SeriesId.parse(sid), self.derived)
+                        if series is not None:
+                            self._ensure_job(series, pinned=True)
+                nursery.start_soon(self._reaper)
+                task_status.started(self)
+                await trio.sleep_forever()
+
+    # --- subscriptions ------------------------------------------------------------------
+
+    async def acquire(self, conn_id: int, series: SeriesId) -> None:
+        """Count a subscribing connection against the job serving `series` (starting it).
+
+        Raises Capacity when the on-demand cap is reached and no job is idle to evict.
+        """
+        if not self.enabled:
+            return
+        target = job_series_for(series, self.derived)
+        if target is None:
+            return
+        job = self.jobs.get(str(target))
+        if job is None:
+            self._make_room()
+            job = self._ensure_job(target, pinned=False)
+        job.refs.add(conn_id)
+        job.idle_since = None
+
+    def release(self, conn_id: int, series: SeriesId) -> None:
+        target = job_series_for(series, self.derived)
+        job = self.jobs.get(str(target)) if target is not None else None
+        if job is None or conn_id not in job.refs:
+            return
+        job.refs.discard(conn_id)
+        if not job.refs:
+            job.idle_since = trio.current_time()
+
+    def _make_room(self) -> None:
+        if self.max_ondemand <= 0:
+            return
+        ondemand = [j for j in self.jobs.values() if not j.pinned]
+        if len(ondemand) < self.max_ondemand:
+            return
+        idle = [j for j in ondemand if not j.refs]
+        if not idle:
+            raise Capacity()
+        oldest = min(idle, key=lambda j: j.idle_since if j.idle_since is not None else 0.0)
+        self._stop_job(oldest)
+
+    async def _reaper(self) -> None:
+        while True:
+            await trio.sleep(REAP_INTERVAL_S)
+            now = trio.current_time()
+            for job in list(self.jobs.values()):
+                if job.pinned or job.refs or job.idle_since is None:
+                    continue
+                if now - job.idle_since >= self.idle_ttl_s:
+                    self._stop_job(job)
+
+    # --- jobs ---------------------------------------------------------------------------
+
+    def _ensure_job(self, series: SeriesId, *, pinned: bool) -> IngestJob:
+        key = str(series)
+        job = self.jobs.get(key)
+        if job is None:
+            job = self.jobs[key] = IngestJob(series, pinned)
+            assert self._nursery is not None
+            self._nursery.start_soon(self._supervise, job)
+        job.pinned = job.pinned or pinned
+        return job
+
+    def _stop_job(self, job: IngestJob) -> None:
+        job.state = "stopped"
+        job.cancel_scope.cancel()
+        if self.jobs.get(str(job.series)) is job:
+            del self.jobs[str(job.series)]
+
+    async def _supervise(self, job: IngestJob) -> None:
+        """Run the job, restarting it with exponential backoff and jitter after failures."""
+        attempt = 0
+        with job.cancel_scope:
+            while True:
+                job.state = "starting"
+                job.next_retry_at = None
+                began = trio.current_time()
+                try:
+                    await self._session(job)
+                except Exception as exc:
+                    leaf = _leaf(exc)
+                    if not isinstance(leaf, _EXPECTED):
+                        # A bug in one job must not take the others down; log it loudly.
+                        log.exception("ingest job %s failed", job.series)
+                    error = f"{type(leaf).__name__}: {leaf}"
+                finally:
+                    if job.stream is not None:
+                        job.malformed += job.stream.statistics().malformed
+                        job.stream = None
+                job.crashes += 1
+                job.last_error = error[:500]
+                if trio.current_time() - began > self.policy.reset_after_s:
+                    attempt = 0
+                attempt += 1
+                delay = self.policy.delay(attempt, _rng)
+                job.state = "backoff"
+                job.next_retry_at = self.clock() + delay
+                log.info("ingest job %s: %s; retry in %.1f s", job.series, job.last_error, delay)
+                await trio.sleep(delay)
+        job.state = "stopped"
+
+    async def _session(self, job: IngestJob) -> None:
+        """Backfill from the ledger head to the latest closed bucket, then stream."""
+        stream = KlineStream.for_series(
+            self.endpoints, job.series, silence_timeout=self.silence_timeout_s
+        )
+        job.stream = stream
+        feeder = _Feeder(self, job)
+        async with trio.open_nursery() as nursery:
+            # Connect first and hold stream updates until the backfill is stored, so a bucket
+            # closing between the REST read and the stream start is never missed.
+            await nursery.start(stream.run, feeder.on_update)
+            await self.backfill(job)
+            job.state = "running"
+            job.started_at = job.started_at or self.clock()
+            await feeder.release_held()
+
+    async def backfill(self, job: IngestJob) -> None:
+        """Fetch closed candles after the ledger head (or the newest bootstrap set) over REST."""
+        assert self.rest is not None
+        series = job.series
+        head = await self.head_time(series)
+        now = self.clock()
+        server_ms = await self.rest.server_time(series.market)
+        latest = (server_ms // 1000 // series.tf) * series.tf - series.tf
+        if head is None:
+            start = latest - (self.bootstrap_candles - 1) * series.tf
+        else:
+            start = max(head + series.tf, latest - (self.max_backfill_candles - 1) * series.tf)
+        missing = max(0, latest - (head if head is not None else start - series.tf))
+        if start > latest:
+            return
+        job.backfill = BackfillProgress.begin(int(now), missing, reason="reconnect")
+
+        async def store(page: list[Candle]) -> None:
+            await self.store(series, [c.as_row() for c in page], publish=True)
+            job.closed_candles += len(page)
+            job.backfill = job.backfill.advance(int(self.clock()), max(0, latest - page[-1].candle_time))
+
+        try:
+            await self.rest.fetch_closed_range(series, max(0, start), latest, on_page=store)
+        except BaseException as exc:
+            job.backfill = job.backfill.fail(int(self.clock()), f"{type(exc).__name__}: {exc}")
+            raise
+        job.backfill = job.backfill.succeed(int(self.clock()))
+
+    async def head_time(self, series: SeriesId) -> int | None:
+        reply = await self.directory.ask(series, msg.QueryCandles(None, 1))
+        return reply["head"]
+
+    async def store(self, series: SeriesId, rows: list[tuple], *, publish: bool = True) -> None:
+        await self.directory.ask(series, msg.IngestClosed(rows, publish))
+
+    # --- the operator's view -------------------------------------------------------------
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        now = self.clock()
+        return [self.jobs[k].as_json(now) for k in sorted(self.jobs)]
+
+    def backfill_progress(self, series_id: str) -> BackfillProgress | None:
+        series = SeriesId.parse(series_id)
+        target = job_series_for(series, self.derived)
+        job = self.jobs.get(str(target)) if target is not None else None
+        return job.backfill if job is not None else None
+
+    def may_stop(self, series: SeriesId) -> bool:
+        """Series actors fed by a live job stay up (the directory asks before idling out)."""
+        return str(series) not in self.jobs
+
+
+_rng = random.Random()
+# Failures of the outside world: logged as one line, retried with backoff.
+_EXPECTED = (ExchangeError, CanvasError, OSError, trio.TooSlowError)
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+@attrs.define(eq=False)
+class _Feeder:
+    """Turns stream updates into actor messages: closed candles stored (with any hole before
+    them backfilled over REST first), forming updates published at a throttled rate."""
+
+    supervisor: IngestSupervisor
+    job: IngestJob
+    held: list[KlineUpdate] | None = attrs.Factory(list)
+    last_forming_at: float = -1e9
+
+    async def on_update(self, update: KlineUpdate) -> None:
+        self.job.last_message_at = self.supervisor.clock()
+        if self.held is not None:
+            if update.closed:
+                self.held.append(update)
+            return
+        await self._apply(update)
+
+    async def release_held(self) -> None:
+        held, self.held = self.held or [], None
+        for update in held:
+            await self._apply(update)
+        await trio.sleep_forever()
+
+    async def _apply(self, update: KlineUpdate) -> None:
+        series = self.job.series
+        candle = update.candle
+        if update.closed:
+            head = await self.supervisor.head_time(series)
+            if head is not None and candle.candle_time > head + series.tf:
+                # The stream skipped buckets (a reconnect race, a lost message): fill over REST.
+                await self.supervisor.backfill(self.job)
+            await self.supervisor.store(series, [candle.as_row()])
+            self.job.closed_candles += 1
+            return
+        now = trio.current_time()
+        if now - self.last_forming_at < FORMING_THROTTLE_S:
+            return
+        self.last_forming_at = now
+        self.job.forming_updates += 1
+        await self.supervisor.directory.ask(series, msg.IngestForming(candle.as_row()))
