@@ -12,6 +12,7 @@ import trio
 from actors import messages as m
 from actors.mailbox import Request
 from actors.outbox import Outbox
+from actors.rollup import read_rollup
 from canvas import health
 from canvas.errors import CanvasError, PipelineFailed
 from canvas.metrics import MetricsRegistry
@@ -22,6 +23,8 @@ from canvas.ws_frames import Row, forming_frame, plan_units, system_frame
 
 log = logging.getLogger("canvas.actor")
 
+# Base minutes read per step when a derived series is first filled from its base.
+FILL_CHUNK_MINUTES = 100_000
 # Group commit bounds: how many queued ingest requests (and rows) share one transaction.
 GROUP_MAX_REQUESTS = 256
 GROUP_MAX_ROWS = 50_000
@@ -86,6 +89,8 @@ class ActorDeps:
     # Whether an idle actor may stop (e.g. not while an ingest job feeds it).
     may_stop: Callable[[SeriesId], bool] = lambda _s: True
     metrics: MetricsRegistry = attrs.Factory(MetricsRegistry.disabled)
+    # Timeframes rolled up from a 1m base (§1.5); such series fill from the base on first use.
+    derived_timeframes: tuple[str, ...] = ()
 
 
 @attrs.define(eq=False)
@@ -191,6 +196,30 @@ class SeriesActor:
     def _open_existing(self) -> None:
         if self._path().exists():
             self._open()
+        if self.store_head is None and self.series.timeframe in self.deps.derived_timeframes:
+            self._fill_from_base()
+
+    def _fill_from_base(self) -> None:
+        """A derived series comes into being filled from its stored 1m base (§1.5)."""
+        base = self.series.with_timeframe("1m")
+        path = series_db_path(self.deps.data_dir, str(base))
+        if not path.exists():
+            return
+        conn = open_db(path, readonly=True)
+        try:
+            first, head = ledger.first_time(conn), ledger.head_time(conn)
+        finally:
+            conn.close()
+        if first is None:
+            return
+        tf = self.series.tf
+        step = tf * max(1, FILL_CHUNK_MINUTES // (tf // 60))
+        lo = first - first % tf
+        while lo <= head:
+            rows = read_rollup(self.deps.data_dir, base, tf, lo, lo + step)
+            if rows:
+                self._store(rows)
+            lo += step
 
     def _open(self) -> None:
         self.conn = open_db(self._path())

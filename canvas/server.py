@@ -15,6 +15,7 @@ from hypercorn.trio import serve as hypercorn_serve
 
 from actors.directory import Directory
 from actors.ingest import IngestSupervisor
+from actors.rollup import RollupService
 from actors.series_actor import ActorDeps
 from canvas.exchange.binance import BinanceEndpoints
 from canvas.metrics import MetricsRegistry
@@ -107,8 +108,12 @@ def build_services(settings: Settings) -> tuple[ActorDeps, dict[str, Any]]:
         ingest = services.get("ingest")
         return ingest is None or ingest.may_stop(series)
 
+    rollups = RollupService(None, settings.data_dir, settings.derived_timeframes)
+    services["rollup"] = rollups
     deps = ActorDeps(
         data_dir=settings.data_dir,
+        derived_timeframes=settings.derived_timeframes,
+        on_stored=rollups.notify,
         catchup_limit=settings.market_ws_catchup_limit,
         idle_ttl_s=settings.actor_idle_ttl_s,
         analytics_factory=factory,
@@ -121,6 +126,9 @@ def build_services(settings: Settings) -> tuple[ActorDeps, dict[str, Any]]:
 async def start_services(nursery: trio.Nursery, deps: AppDeps) -> None:
     """Start the long-lived services that need the directory (ingest supervisor, replay)."""
     s = deps.settings
+    rollups = deps.services["rollup"]
+    rollups.directory = deps.directory
+    await nursery.start(rollups.run)
     endpoints = BinanceEndpoints(
         spot_rest=s.binance_spot_base_url,
         futures_rest=s.binance_futures_base_url,

@@ -1,0 +1,106 @@
+"""The roll-up service: keeps derived-timeframe series in step with their 1m base (§1.5)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import attrs
+import trio
+
+from actors import messages as msg
+from canvas.errors import CanvasError
+from canvas.rollup import buckets_touched, rollup
+from canvas.series_id import SeriesId
+from canvas.storage import candle_ledger as ledger
+from canvas.storage.db import open_db, series_db_path
+
+if TYPE_CHECKING:
+    from actors.directory import Directory
+
+log = logging.getLogger("canvas.rollup")
+
+
+def read_rollup(data_dir: str, base: SeriesId, tf: int, lo: int, hi: int) -> list[tuple]:
+    """Derived candles for complete buckets with lo <= bucket < hi, read from the base ledger
+    on a read-only connection of its own (WAL lets it read beside the base actor)."""
+    path = series_db_path(data_dir, str(base))
+    if not path.exists():
+        return []
+    conn = open_db(path, readonly=True)
+    try:
+        return list(rollup(ledger.range_rows(conn, lo, hi - 1), tf))
+    finally:
+        conn.close()
+
+
+@attrs.define(eq=False)
+class RollupService:
+    """Collects the base minutes stored anywhere and upserts the derived buckets they complete.
+
+    `notify` is called by base series actors on the event loop and never blocks: touched
+    buckets are coalesced per (base, timeframe) until the worker task takes them.
+    """
+
+    directory: "Directory | None"
+    data_dir: str
+    derived: tuple[str, ...]
+    _pending: dict[tuple[str, str], set[int]] = attrs.Factory(dict)
+    _wake: trio.Event = attrs.Factory(trio.Event)
+
+    def notify(self, base: SeriesId, rows: list[tuple]) -> None:
+        if base.timeframe != "1m" or not self.derived:
+            return
+        times = [r[0] for r in rows]
+        for timeframe in self.derived:
+            tf = base.with_timeframe(timeframe).tf
+            self._pending.setdefault((str(base), timeframe), set()).update(
+                buckets_touched(times, tf)
+            )
+        self._wake.set()
+
+    async def run(self, *, task_status: trio.TaskStatus[RollupService] = trio.TASK_STATUS_IGNORED):
+        task_status.started(self)
+        while True:
+            await self._wake.wait()
+            self._wake = trio.Event()
+            pending, self._pending = self._pending, {}
+            for (base_id, timeframe), buckets in sorted(pending.items()):
+                await self._update(SeriesId.parse(base_id), timeframe, buckets)
+
+    def _exists(self, series: SeriesId) -> bool:
+        """A derived series exists once something asked for it (a live actor or a ledger)."""
+        assert self.directory is not None
+        return str(series) in self.directory.handles or Path(
+            series_db_path(self.data_dir, str(series))
+        ).exists()
+
+    async def _update(self, base: SeriesId, timeframe: str, buckets: set[int]) -> None:
+        derived = base.with_timeframe(timeframe)
+        if not buckets or not self._exists(derived):
+            return
+        rows: list[tuple] = []
+        for lo, hi in _runs(sorted(buckets), derived.tf):
+            got = await trio.to_thread.run_sync(read_rollup, self.data_dir, base, derived.tf, lo, hi)
+            rows.extend(r for r in got if r[0] in buckets)
+        if not rows:
+            return
+        assert self.directory is not None
+        try:
+            await self.directory.ask(derived, msg.IngestClosed(rows))
+        except CanvasError as exc:
+            # The derived series failed its pipeline; its candles are stored and the next
+            # update or a rebuild completes the work. Keep serving the other series.
+            log.warning("roll-up into %s: %s", derived, exc.detail)
+
+
+def _runs(buckets: list[int], tf: int) -> list[tuple[int, int]]:
+    """Consecutive buckets grouped into [lo, hi) ranges, so far-apart ones read separately."""
+    runs: list[tuple[int, int]] = []
+    for b in buckets:
+        if runs and runs[-1][1] == b:
+            runs[-1] = (runs[-1][0], b + tf)
+        else:
+            runs.append((b, b + tf))
+    return runs
