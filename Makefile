@@ -18,6 +18,9 @@ run: $(STAMP)
 test: $(STAMP)
 	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-$(if $(CI),ci,dev)} $(BIN)/python -m pytest -q 
 
+demo: $(STAMP)
+	$(BIN)/canvas demo
+
 bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_market.py
 

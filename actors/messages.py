@@ -81,3 +81,15 @@ class BucketMinutes(Request):
 
     tf: int
     buckets: int
+
+
+@attrs.frozen(eq=False)
+class Call(Request):
+    """Run `fn(analytics, conn, **kwargs)` in the actor's worker thread, one message at a time.
+
+    For domain operations that need the series' own state under its single-writer guarantee
+    (e.g. replay prepare). `analytics` and `conn` are None for a series with no ledger yet.
+    """
+
+    fn: Any
+    kwargs: dict[str, Any] = attrs.Factory(dict)

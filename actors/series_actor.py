@@ -373,6 +373,12 @@ class SeriesActor:
             )
         return result
 
+    async def _on_call(self, req: m.Call) -> Any:
+        try:
+            return await self._db(lambda: req.fn(self.analytics, self.conn, **req.kwargs))
+        finally:
+            self._sync_heads()
+
     async def _on_inspect(self, req: m.Inspect) -> dict[str, Any]:
         h = self.handle
         return {
@@ -514,6 +520,7 @@ _HANDLERS: dict[type, Callable[[SeriesActor, Any], Any]] = {
     m.Resync: SeriesActor._on_resync,
     m.Analytics: SeriesActor._on_analytics,
     m.Inspect: SeriesActor._on_inspect,
+    m.Call: SeriesActor._on_call,
     m.GapScan: SeriesActor._on_gap_scan,
     m.BucketMinutes: SeriesActor._on_bucket_minutes,
 }

@@ -25,11 +25,15 @@ def main(argv: list[str] | None = None) -> int:
         from canvas.simexchange.cli import main as sim_main
 
         return sim_main(argv) or 0
+    if command == "demo":
+        from canvas.demo import main as demo_main
+
+        return demo_main(argv)
     if command == "inspect":
         from canvas.inspect import main as inspect_main
 
         return inspect_main(argv) or 0
-    print(f"canvas: unknown command {command!r} (serve, simexchange, inspect)", file=sys.stderr)
+    print(f"canvas: unknown command {command!r} (serve, demo, simexchange, inspect)", file=sys.stderr)
     return 2
 
 
@@ -39,6 +43,7 @@ def _serve(argv: list[str]) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         settings = Settings.load()
         load_whitelist(Path(settings.whitelist_path))

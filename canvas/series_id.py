@@ -72,7 +72,9 @@ class SeriesId:
         return self.symbol.split(":")[0].replace("/", "")
 
     def with_timeframe(self, timeframe: str) -> SeriesId:
-        return SeriesId(self.exchange, self.market, self.symbol, timeframe, timeframe_seconds(timeframe))
+        return SeriesId(
+            self.exchange, self.market, self.symbol, timeframe, timeframe_seconds(timeframe)
+        )
 
 
 def candle_id(series_id: str, candle_time: int) -> str:

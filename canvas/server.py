@@ -13,11 +13,14 @@ import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
 
+from actors.coverage import CoverageService
 from actors.directory import Directory
 from actors.ingest import IngestSupervisor
 from actors.rollup import RollupService
 from actors.series_actor import ActorDeps
 from canvas.exchange.binance import BinanceEndpoints
+from canvas.factors.base import AnalyticsParams
+from canvas.factors.pipeline import SeriesAnalytics
 from canvas.metrics import MetricsRegistry
 from canvas.settings import Settings, load_whitelist
 from canvas.web.instrument import route_metrics
@@ -96,7 +99,16 @@ class Server:
 
 def build_services(settings: Settings) -> tuple[ActorDeps, dict[str, Any]]:
     """The actor dependencies and optional services (analytics, ingest, metrics...)."""
-    factory = None
+    params = AnalyticsParams(
+        pivot_window_major=settings.pivot_window_major,
+        pivot_window_minor=settings.pivot_window_minor,
+        logic_override=settings.factor_logic_version,
+        overlay_window_candles=settings.overlay_window_candles,
+    )
+
+    def factory(conn: Any, series: Any) -> SeriesAnalytics:
+        return SeriesAnalytics(conn, str(series), series.tf, params)
+
     metrics = (
         MetricsRegistry()
         if settings.enable_debug_api and settings.enable_runtime_metrics
@@ -148,6 +160,10 @@ async def start_services(nursery: trio.Nursery, deps: AppDeps) -> None:
         clock=deps.clock,
     )
     deps.services["ingest"] = await nursery.start(ingest.run)
+    coverage = CoverageService(
+        deps.directory, lambda: ingest.rest, s.enable_ingest, clock=deps.clock
+    )
+    deps.services["coverage"] = await nursery.start(coverage.run)
 
 
 async def run_until_signal(settings: Settings, on_signal: Any = None) -> None:

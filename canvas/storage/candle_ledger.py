@@ -80,7 +80,9 @@ def count(conn: apsw.Connection, lo: int | None = None, hi: int | None = None) -
 
 def floor_time(conn: apsw.Connection, t: int) -> int | None:
     """The largest stored candle_time <= t (the store floor, §1.4)."""
-    return conn.execute("SELECT MAX(candle_time) FROM candles WHERE candle_time <= ?", (t,)).fetchone()[0]
+    return conn.execute(
+        "SELECT MAX(candle_time) FROM candles WHERE candle_time <= ?", (t,)
+    ).fetchone()[0]
 
 
 def tail(conn: apsw.Connection, limit: int, *, upto: int | None = None) -> list[Row]:

@@ -10,7 +10,11 @@ from pathlib import Path
 import apsw
 import apsw.bestpractice
 
-apsw.bestpractice.apply(apsw.bestpractice.recommended)
+# SQLite's own log is left out: it reports benign, retried events (SQLITE_SCHEMA after a
+# concurrent migration) as noise on every connection open.
+apsw.bestpractice.apply(
+    tuple(f for f in apsw.bestpractice.recommended if f is not apsw.bestpractice.library_logging)
+)
 
 # Each component (candles, factors, overlay, replay, ...) owns an ordered list of migration
 # scripts; `schema_versions` records how many of each have run, so components evolve apart.

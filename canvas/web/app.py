@@ -96,6 +96,7 @@ def _optional_blueprints() -> list[Any]:
         "canvas.web.replay",
         "canvas.web.operator",
         "canvas.web.top_markets",
+        "canvas.web.coverage",
     ):
         try:
             module = importlib.import_module(name)

@@ -1,0 +1,93 @@
+"""Shared vocabulary of the factor engine: parameters, bars, events and the factor protocol."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Protocol
+
+import attrs
+
+# A closed candle as the ledger stores it: (candle_time, open, high, low, close, volume).
+# Factors take the raw row rather than a Candle so the hot loop allocates nothing per bar.
+Bar = tuple[int, float, float, float, float, float]
+Json = dict[str, Any]
+
+# Shared "nothing happened" values, so a quiet candle costs no allocation.
+NO_EVENTS: tuple[FactorEvent, ...] = ()
+
+
+def _at_least_one(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 1:
+        raise ValueError(f"{attribute.name} must be >= 1, got {value}")
+
+
+@attrs.frozen
+class AnalyticsParams:
+    """Everything that shapes a series' factor and overlay output (from settings, §9).
+
+    `logic_override` is `FACTOR_LOGIC_VERSION` ("" when unset); it only feeds the logic hash.
+    `overlay_window_candles` is `OVERLAY_WINDOW_CANDLES`, the reach of `pen.confirmed` (§5).
+    """
+
+    pivot_window_major: int = attrs.field(default=50, validator=_at_least_one)
+    pivot_window_minor: int = attrs.field(default=5, validator=_at_least_one)
+    logic_override: str = ""
+    overlay_window_candles: int = attrs.field(default=2000, validator=_at_least_one)
+
+    def hash_params(self) -> Json:
+        """The `params` object of the logic hash (§4.5): factor parameters only."""
+        return {
+            "pivot_window_major": self.pivot_window_major,
+            "pivot_window_minor": self.pivot_window_minor,
+        }
+
+
+@attrs.frozen(slots=True)
+class FactorEvent:
+    """One ledger entry: final once visible (late data aside, §4.6).
+
+    `kind` groups a factor's events (`major`/`minor` for pivot, `confirmed` for pen); `key`
+    is unique per factor and starts with `{kind}:` (the ledger stores only the key), and
+    `payload` is exactly the JSON object clients see.
+    """
+
+    factor: str
+    kind: str
+    key: str
+    visible_time: int
+    payload: Json
+
+
+class Factor(Protocol):
+    """A pure incremental factor.
+
+    It sees closed candles one at a time, in time order, together with the events its
+    dependencies (`DEPENDS`, earlier in the registry) emitted for the same candle, and
+    answers the events it emits plus its new head when the head changed (None otherwise).
+    Its whole state survives `export_state` → JSON → `restore`, so a restarted server
+    continues without replaying history.
+    """
+
+    NAME: ClassVar[str]
+    DEPENDS: ClassVar[tuple[str, ...]]
+    LOGIC_VERSION: ClassVar[int]
+
+    @classmethod
+    def create(cls, params: AnalyticsParams, tf: int) -> Factor: ...
+
+    @classmethod
+    def restore(cls, params: AnalyticsParams, tf: int, state: Json) -> Factor: ...
+
+    def export_state(self) -> Json: ...
+
+    def head(self) -> Json: ...
+
+    def step(
+        self, bar: Bar, upstream: Mapping[str, Sequence[FactorEvent]]
+    ) -> tuple[Sequence[FactorEvent], Json | None]: ...
+
+    @staticmethod
+    def snapshot_view(events: Sequence[tuple[str, Json]], head: Json) -> tuple[Json, Json] | None:
+        """`(history, head)` of a §4.4 slice from the window's `(key, payload)` events, or
+        None when the factor has nothing to show (it is then left out of the reply)."""
+        ...

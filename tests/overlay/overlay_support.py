@@ -1,0 +1,63 @@
+"""Overlay test support: candle strategies and a store-then-analyse writer like the actor's."""
+
+from __future__ import annotations
+
+import apsw
+from hypothesis import strategies as st
+
+from canvas.factors.base import AnalyticsParams
+from canvas.factors.pipeline import SeriesAnalytics
+from canvas.storage import candle_ledger
+from canvas.storage.db import open_db
+
+SID = "binance:futures:BTC/USDT:1m"
+TF = 60
+Bar = tuple[int, float, float, float, float, float]
+
+
+def flat(values: list[float], start: int = 60) -> list[Bar]:
+    return [
+        (start + TF * k, float(v), float(v), float(v), float(v), 1.0) for k, v in enumerate(values)
+    ]
+
+
+@st.composite
+def walks(draw: st.DrawFn, max_len: int = 60) -> list[Bar]:
+    """Random walks on a coarse grid (ties are common) with occasional gaps."""
+    n = draw(st.integers(0, max_len))
+    steps = draw(st.lists(st.sampled_from([1, 1, 1, 1, 1, 1, 1, 2, 4]), min_size=n, max_size=n))
+    moves = draw(st.lists(st.integers(-2, 2), min_size=n, max_size=n))
+    spans = draw(st.lists(st.integers(0, 2), min_size=n, max_size=n))
+    out, slot, level = [], 0, 5
+    for step, move, span in zip(steps, moves, spans):
+        slot += step
+        level = max(1, level + move)
+        out.append(
+            (slot * TF, float(level), float(level + span), float(level), float(level + span), 1.0)
+        )
+    return out
+
+
+params_st = st.builds(
+    AnalyticsParams,
+    pivot_window_major=st.sampled_from([1, 1, 2]),
+    pivot_window_minor=st.integers(1, 2),
+    overlay_window_candles=st.integers(1, 10),
+)
+
+
+def new_series(params: AnalyticsParams, bars: list[Bar]) -> tuple[apsw.Connection, SeriesAnalytics]:
+    """A fresh in-memory series holding `bars`, analysed."""
+    conn = open_db(":memory:")
+    sa = SeriesAnalytics(conn, SID, TF, params)
+    if bars:
+        with conn:
+            candle_ledger.upsert(conn, bars)
+        sa.after_store(bars[0][0])
+    return conn, sa
+
+
+def append(conn: apsw.Connection, sa: SeriesAnalytics, bars: list[Bar]) -> int | None:
+    with conn:
+        candle_ledger.upsert(conn, bars)
+    return sa.after_store(min(b[0] for b in bars))
