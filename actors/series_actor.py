@@ -14,6 +14,7 @@ from actors.mailbox import Request
 from actors.outbox import Outbox
 from actors.rollup import read_rollup
 from canvas import health
+from canvas.factors import store as factor_store
 from canvas.errors import CanvasError, PipelineFailed
 from canvas.metrics import MetricsRegistry
 from canvas.series_id import SeriesId
@@ -254,6 +255,11 @@ class SeriesActor:
             return None
         with self.conn:
             ledger.upsert(self.conn, changed)
+            factor_head = self.analytics.factor_head_time if self.analytics is not None else None
+            if factor_head is not None and changed[0][0] <= factor_head:
+                # Late data: remember it in the same transaction, so a crash before the
+                # factor step cannot lose the recompute.
+                factor_store.note_candles_changed(self.conn, changed[0][0])
         last = changed[-1][0]
         if head is None or last > head:
             self.store_head = last
