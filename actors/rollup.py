@@ -14,7 +14,7 @@ from canvas.errors import CanvasError
 from canvas.rollup import buckets_touched, rollup
 from canvas.series_id import SeriesId
 from canvas.storage import candle_ledger as ledger
-from canvas.storage.db import open_db, series_db_path
+from canvas.storage.db import open_db, series_db_path, series_id_from_path
 
 if TYPE_CHECKING:
     from actors.directory import Directory
@@ -48,6 +48,9 @@ class RollupService:
     derived: tuple[str, ...]
     _pending: dict[tuple[str, str], set[int]] = attrs.Factory(dict)
     _wake: trio.Event = attrs.Factory(trio.Event)
+    # Derived series known to exist; filled from the data directory at start and from live
+    # actors as they appear, so the hot path never touches the file system.
+    _known: set[str] = attrs.Factory(set)
 
     def notify(self, base: SeriesId, rows: list[tuple]) -> None:
         if base.timeframe != "1m" or not self.derived:
@@ -61,6 +64,7 @@ class RollupService:
         self._wake.set()
 
     async def run(self, *, task_status: trio.TaskStatus[RollupService] = trio.TASK_STATUS_IGNORED):
+        self._known = await trio.to_thread.run_sync(self._scan_ledgers)
         task_status.started(self)
         while True:
             await self._wake.wait()
@@ -69,12 +73,22 @@ class RollupService:
             for (base_id, timeframe), buckets in sorted(pending.items()):
                 await self._update(SeriesId.parse(base_id), timeframe, buckets)
 
+    def _scan_ledgers(self) -> set[str]:
+        folder = Path(self.data_dir) / "series"
+        if not folder.is_dir():
+            return set()
+        return {series_id_from_path(p) for p in folder.glob("*.sqlite")}
+
     def _exists(self, series: SeriesId) -> bool:
         """A derived series exists once something asked for it (a live actor or a ledger)."""
         assert self.directory is not None
-        return str(series) in self.directory.handles or Path(
-            series_db_path(self.data_dir, str(series))
-        ).exists()
+        key = str(series)
+        if key in self._known:
+            return True
+        if key in self.directory.handles:
+            self._known.add(key)
+            return True
+        return False
 
     async def _update(self, base: SeriesId, timeframe: str, buckets: set[int]) -> None:
         derived = base.with_timeframe(timeframe)
