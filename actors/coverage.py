@@ -64,7 +64,9 @@ class CoverageService:
     jobs: OrderedDict[str, CoverageJob] = attrs.Factory(OrderedDict)
     _nursery: trio.Nursery | None = None
 
-    async def run(self, *, task_status: trio.TaskStatus[CoverageService] = trio.TASK_STATUS_IGNORED):
+    async def run(
+        self, *, task_status: trio.TaskStatus[CoverageService] = trio.TASK_STATUS_IGNORED
+    ):
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             task_status.started(self)
@@ -127,11 +129,7 @@ class CoverageService:
         rest = self.rest()
         if not self.ingest_enabled:
             return "ingest_disabled"
-        if (
-            rest is None
-            or series.exchange != "binance"
-            or series.timeframe not in KLINE_INTERVALS
-        ):
+        if rest is None or series.exchange != "binance" or series.timeframe not in KLINE_INTERVALS:
             return "no_exchange_source"
         start = max(0, job.to_time - job.target * series.tf)
 

@@ -16,7 +16,7 @@ from actors import messages as msg
 from actors.directory import Directory
 from actors.restart import JOB_POLICY, RestartPolicy
 from canvas.candles import Candle
-from canvas.errors import Capacity, CanvasError
+from canvas.errors import CanvasError, Capacity
 from canvas.exchange.binance import KLINE_INTERVALS, BinanceEndpoints
 from canvas.exchange.errors import ExchangeError
 from canvas.exchange.kline_parse import KlineUpdate
@@ -108,7 +108,9 @@ class IngestSupervisor:
     rest: BinanceRest | None = None
     _nursery: trio.Nursery | None = None
 
-    async def run(self, *, task_status: trio.TaskStatus[IngestSupervisor] = trio.TASK_STATUS_IGNORED):
+    async def run(
+        self, *, task_status: trio.TaskStatus[IngestSupervisor] = trio.TASK_STATUS_IGNORED
+    ):
         async with BinanceRest.open(self.endpoints) as rest:
             self.rest = rest
             async with trio.open_nursery() as nursery:
@@ -258,7 +260,9 @@ class IngestSupervisor:
         async def store(page: list[Candle]) -> None:
             await self.store(series, [c.as_row() for c in page], publish=True)
             job.closed_candles += len(page)
-            job.backfill = job.backfill.advance(int(self.clock()), max(0, latest - page[-1].candle_time))
+            job.backfill = job.backfill.advance(
+                int(self.clock()), max(0, latest - page[-1].candle_time)
+            )
 
         try:
             await self.rest.fetch_closed_range(series, max(0, start), latest, on_page=store)

@@ -43,7 +43,7 @@ class RollupService:
     buckets are coalesced per (base, timeframe) until the worker task takes them.
     """
 
-    directory: "Directory | None"
+    directory: Directory | None
     data_dir: str
     derived: tuple[str, ...]
     _pending: dict[tuple[str, str], set[int]] = attrs.Factory(dict)
@@ -96,7 +96,9 @@ class RollupService:
             return
         rows: list[tuple] = []
         for lo, hi in _runs(sorted(buckets), derived.tf):
-            got = await trio.to_thread.run_sync(read_rollup, self.data_dir, base, derived.tf, lo, hi)
+            got = await trio.to_thread.run_sync(
+                read_rollup, self.data_dir, base, derived.tf, lo, hi
+            )
             rows.extend(r for r in got if r[0] in buckets)
         if not rows:
             return

@@ -14,8 +14,8 @@ from actors.mailbox import Request
 from actors.outbox import Outbox
 from actors.rollup import read_rollup
 from canvas import health
-from canvas.factors import store as factor_store
 from canvas.errors import CanvasError, PipelineFailed
+from canvas.factors import store as factor_store
 from canvas.metrics import MetricsRegistry
 from canvas.series_id import SeriesId
 from canvas.storage import candle_ledger as ledger
@@ -179,10 +179,10 @@ class SeriesActor:
             request.reply.set(await handler(self, request))
         except CanvasError as exc:
             request.reply.fail(exc)
-        except BaseException as exc:
+        except BaseException:
             # A broken invariant: answer the caller, then crash so the supervisor restarts us.
             request.reply.fail(CanvasError("internal_error"))
-            raise exc
+            raise
 
     # --- storage -------------------------------------------------------------------------
 
@@ -530,4 +530,3 @@ _HANDLERS: dict[type, Callable[[SeriesActor, Any], Any]] = {
     m.GapScan: SeriesActor._on_gap_scan,
     m.BucketMinutes: SeriesActor._on_bucket_minutes,
 }
-

@@ -33,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
         from canvas.inspect import main as inspect_main
 
         return inspect_main(argv) or 0
-    print(f"canvas: unknown command {command!r} (serve, demo, simexchange, inspect)", file=sys.stderr)
+    print(
+        f"canvas: unknown command {command!r} (serve, demo, simexchange, inspect)", file=sys.stderr
+    )
     return 2
 
 
@@ -54,7 +56,7 @@ def _serve(argv: list[str]) -> int:
 
     try:
         trio.run(run_until_signal, settings, _arm_hard_exit)
-    except BaseException as exc:  # noqa: BLE001 - unwrapped and re-raised below
+    except BaseException as exc:
         leaf = _first_leaf(exc)
         if isinstance(leaf, KeyboardInterrupt):
             return 0

@@ -55,11 +55,17 @@ async def _run(settings_overrides: dict[str, object], speed: float) -> None:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="canvas demo", description=__doc__)
-    parser.add_argument("--speed", type=float, default=60.0,
-                        help="sim seconds per real second (60: one 1m candle per second)")
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=60.0,
+        help="sim seconds per real second (60: one 1m candle per second)",
+    )
     parser.add_argument("--data-dir", default="data/demo", help="where the demo keeps its ledgers")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     whitelist = Path(args.data_dir) / "whitelist.json"
     whitelist.parent.mkdir(parents=True, exist_ok=True)

@@ -23,8 +23,8 @@ from canvas.factors.base import AnalyticsParams
 from canvas.factors.pipeline import SeriesAnalytics
 from canvas.metrics import MetricsRegistry
 from canvas.settings import Settings, load_whitelist
-from canvas.web.instrument import route_metrics
 from canvas.web.app import AppDeps, create_app
+from canvas.web.instrument import route_metrics
 
 log = logging.getLogger("canvas")
 

@@ -158,7 +158,7 @@ class Settings:
             raise SettingsError(f"config file {config_path}: {exc}") from None
         unknown = set(raw) - set(_PARSERS)
         if unknown:
-            raise SettingsError(f"{sorted(unknown)[0]}: unknown key in {config_path}")
+            raise SettingsError(f"{min(unknown)}: unknown key in {config_path}")
         for key in _PARSERS:
             env_value = environ.get(ENV_PREFIX + key)
             if env_value is not None:

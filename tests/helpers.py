@@ -33,8 +33,14 @@ def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
     return Settings.load(environ={}, **base)
 
 
-def candle(t: int, o: float = 1.0, h: float | None = None, low: float | None = None,
-           c: float | None = None, v: float = 1.0) -> dict[str, Any]:
+def candle(
+    t: int,
+    o: float = 1.0,
+    h: float | None = None,
+    low: float | None = None,
+    c: float | None = None,
+    v: float = 1.0,
+) -> dict[str, Any]:
     c = o if c is None else c
     h = max(o, c) if h is None else h
     low = min(o, c) if low is None else low
@@ -59,8 +65,9 @@ async def http_client(server: Server):
         yield client
 
 
-async def ingest(client: httpx.AsyncClient, series_id: str, *candles: dict[str, Any],
-                 publish: bool = True) -> httpx.Response:
+async def ingest(
+    client: httpx.AsyncClient, series_id: str, *candles: dict[str, Any], publish: bool = True
+) -> httpx.Response:
     if len(candles) == 1 and publish:
         r = await client.post(
             "/api/market/ingest/candle_closed", json={"series_id": series_id, "candle": candles[0]}

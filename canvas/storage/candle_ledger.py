@@ -38,28 +38,12 @@ def upsert(conn: apsw.Connection, rows: Iterable[Row]) -> None:
 
 def get_many(conn: apsw.Connection, times: list[int]) -> dict[int, Row]:
     """The stored rows among `times` (used to tell changed rows from identical re-posts)."""
-    if not times:
-        return {}
-    lo, hi = min(times), max(times)
-    wanted = set(times)
-    if len(times) * 4 >= (hi - lo) // max(1, _min_step(times)) + 1:
-        rows = conn.execute(
-            f"SELECT {_COLS} FROM candles WHERE candle_time BETWEEN ? AND ?", (lo, hi)
-        )
-        return {r[0]: r for r in rows if r[0] in wanted}
     out: dict[int, Row] = {}
     for t in times:
         r = conn.execute(f"SELECT {_COLS} FROM candles WHERE candle_time = ?", (t,)).fetchone()
         if r is not None:
             out[t] = r
     return out
-
-
-def _min_step(times: list[int]) -> int:
-    if len(times) < 2:
-        return 1
-    s = sorted(times)
-    return max(1, min(b - a for a, b in zip(s, s[1:])))
 
 
 def head_time(conn: apsw.Connection) -> int | None:

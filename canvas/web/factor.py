@@ -34,9 +34,7 @@ async def slices():
     window = _window(q)
     q.done()
     series = SeriesId.parse(raw)
-    return json_response(
-        await _analytics(series, "slices", at_time=at_time, window_candles=window)
-    )
+    return json_response(await _analytics(series, "slices", at_time=at_time, window_candles=window))
 
 
 @blueprint.post("/api/factor/rebuild")

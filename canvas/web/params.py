@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -63,7 +64,7 @@ class Query:
             return default
         try:
             value = float(raw)
-            if value != value or value in (float("inf"), float("-inf")):
+            if not math.isfinite(value):
                 raise ValueError
         except ValueError:
             self.problems.append(

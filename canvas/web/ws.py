@@ -12,7 +12,7 @@ from quart import Blueprint, abort, current_app, websocket
 
 from actors import messages as msg
 from actors.outbox import Outbox
-from canvas.errors import Capacity, CanvasError, InvalidSeriesId
+from canvas.errors import CanvasError, Capacity, InvalidSeriesId
 from canvas.series_id import SeriesId
 from canvas.web.app import AppDeps, deps_of
 from canvas.web.cors import CorsPolicy

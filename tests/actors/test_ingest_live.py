@@ -6,13 +6,13 @@ import json
 
 import httpx
 import trio
+from helpers import http_client, recv_json, running_server, ws_client
 
 from actors.restart import RestartPolicy
 from canvas.exchange.binance import BinanceEndpoints
 from canvas.exchange.rest import BinanceRest
 from canvas.series_id import SeriesId
 from canvas.simexchange import SimConfig, open_simexchange
-from helpers import http_client, recv_json, running_server, ws_client
 
 SID = "binance:futures:BTC/USDT:1m"
 START_MS = 1_735_689_630_000  # 2025-01-01 00:00:30 UTC
@@ -23,9 +23,13 @@ def canvas_settings(tmp_path, sim, **extra):
     (tmp_path / "whitelist.json").write_text(json.dumps({"series_ids": [SID]}))
     h = sim.handle
     settings = dict(
-        ENABLE_INGEST=True, ENABLE_DEBUG_API=True, INGEST_BOOTSTRAP_CANDLES=30,
-        BINANCE_SPOT_BASE_URL=h.spot_rest_base, BINANCE_FUTURES_BASE_URL=h.futures_rest_base,
-        BINANCE_SPOT_WS_BASE_URL=h.spot_ws_base, BINANCE_FUTURES_WS_BASE_URL=h.futures_ws_base,
+        ENABLE_INGEST=True,
+        ENABLE_DEBUG_API=True,
+        INGEST_BOOTSTRAP_CANDLES=30,
+        BINANCE_SPOT_BASE_URL=h.spot_rest_base,
+        BINANCE_FUTURES_BASE_URL=h.futures_rest_base,
+        BINANCE_SPOT_WS_BASE_URL=h.spot_ws_base,
+        BINANCE_FUTURES_WS_BASE_URL=h.futures_ws_base,
     )
     return settings | extra
 
@@ -37,15 +41,18 @@ def latest_closed(sim) -> int:
 async def wait_head(client: httpx.AsyncClient, want: int, timeout: float = 20) -> None:
     with trio.fail_after(timeout):
         while True:
-            body = (await client.get("/api/market/candles", params={"series_id": SID, "limit": 1})).json()
+            body = (
+                await client.get("/api/market/candles", params={"series_id": SID, "limit": 1})
+            ).json()
             if body["server_head_time"] == want:
                 return
             await trio.sleep(0.02)
 
 
 async def ledger(client: httpx.AsyncClient) -> list[dict]:
-    return (await client.get("/api/market/candles", params={"series_id": SID, "limit": 5000})).json()[
-        "candles"]
+    return (
+        await client.get("/api/market/candles", params={"series_id": SID, "limit": 5000})
+    ).json()["candles"]
 
 
 async def exchange_closed(sim, first: int, last: int) -> list[dict]:
@@ -62,15 +69,18 @@ async def job_states(client) -> list[str]:
 
 async def test_bootstrap_stream_and_faults_leave_no_hole(tmp_path):
     async with open_simexchange(SimConfig(start_ms=START_MS, speed=0)) as sim:
-        async with running_server(tmp_path, **canvas_settings(tmp_path, sim)) as server, \
-                http_client(server) as client:
+        async with (
+            running_server(tmp_path, **canvas_settings(tmp_path, sim)) as server,
+            http_client(server) as client,
+        ):
             server.deps.services["ingest"].policy = FAST
             await wait_head(client, latest_closed(sim))
             assert len(await ledger(client)) == 30
             assert await job_states(client) == ["running"]
             async with ws_client(server) as ws:
-                await ws.send_message(json.dumps(
-                    {"type": "subscribe", "series_id": SID, "since": latest_closed(sim)}))
+                await ws.send_message(
+                    json.dumps({"type": "subscribe", "series_id": SID, "since": latest_closed(sim)})
+                )
                 received: list[int] = []
 
                 async def advance(minutes: int) -> None:
@@ -128,7 +138,9 @@ async def test_ingest_disabled_starts_no_job(tmp_path):
         settings = canvas_settings(tmp_path, sim, ENABLE_INGEST=False)
         async with running_server(tmp_path, **settings) as server, http_client(server) as client:
             async with ws_client(server) as ws:
-                await ws.send_message(json.dumps({"type": "subscribe", "series_id": "binance:spot:ETH/USDT:1m"}))
+                await ws.send_message(
+                    json.dumps({"type": "subscribe", "series_id": "binance:spot:ETH/USDT:1m"})
+                )
                 await trio.sleep(0.1)
             state = (await client.get("/api/market/debug/ingest_state")).json()
             assert state["jobs"] == []
@@ -139,19 +151,31 @@ async def test_ondemand_jobs_refcount_and_capacity(tmp_path):
         settings = canvas_settings(tmp_path, sim, ONDEMAND_MAX_JOBS=1, ONDEMAND_IDLE_TTL_S=0.3)
         (tmp_path / "whitelist.json").write_text('{"series_ids": []}')
         async with running_server(tmp_path, **settings) as server, http_client(server) as client:
-            eth1, eth5, btc = ("binance:spot:ETH/USDT:1m", "binance:spot:ETH/USDT:5m",
-                               "binance:spot:BTC/USDT:1m")
+            eth1, eth5, btc = (
+                "binance:spot:ETH/USDT:1m",
+                "binance:spot:ETH/USDT:5m",
+                "binance:spot:BTC/USDT:1m",
+            )
             async with ws_client(server) as a, ws_client(server) as b:
-                await a.send_message(json.dumps({"type": "subscribe", "series_id": eth1, "since": 10**10}))
-                await b.send_message(json.dumps({"type": "subscribe", "series_id": eth5, "since": 10**10}))
+                await a.send_message(
+                    json.dumps({"type": "subscribe", "series_id": eth1, "since": 10**10})
+                )
+                await b.send_message(
+                    json.dumps({"type": "subscribe", "series_id": eth5, "since": 10**10})
+                )
                 await trio.sleep(0.1)
                 jobs = (await client.get("/api/market/debug/ingest_state")).json()["jobs"]
                 assert [(j["series_id"], j["refcount"], j["pinned"]) for j in jobs] == [
-                    (eth1, 2, False)]
+                    (eth1, 2, False)
+                ]
                 await b.send_message(json.dumps({"type": "subscribe", "series_id": btc}))
                 err = await recv_json(b)
-                assert err == {"type": "error", "code": "capacity",
-                               "message": "ondemand_ingest_capacity", "series_id": btc}
+                assert err == {
+                    "type": "error",
+                    "code": "capacity",
+                    "message": "ondemand_ingest_capacity",
+                    "series_id": btc,
+                }
             # Both connections closed: the job idles out after the TTL.
             with trio.fail_after(10):
                 while (await client.get("/api/market/debug/ingest_state")).json()["jobs"]:

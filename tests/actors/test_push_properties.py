@@ -21,11 +21,21 @@ TF = 60
 
 times = st.integers(1, 30).map(lambda k: k * TF)
 ops = st.one_of(
-    st.tuples(st.just("subscribe"), st.integers(0, 2), st.integers(0, 1),
-              st.one_of(st.none(), times), st.booleans()),
+    st.tuples(
+        st.just("subscribe"),
+        st.integers(0, 2),
+        st.integers(0, 1),
+        st.one_of(st.none(), times),
+        st.booleans(),
+    ),
     st.tuples(st.just("unsubscribe"), st.integers(0, 2), st.integers(0, 1)),
-    st.tuples(st.just("ingest"), st.integers(0, 1), st.lists(times, min_size=1, max_size=8),
-              st.booleans(), st.floats(1, 2)),
+    st.tuples(
+        st.just("ingest"),
+        st.integers(0, 1),
+        st.lists(times, min_size=1, max_size=8),
+        st.booleans(),
+        st.floats(1, 2),
+    ),
     st.tuples(st.just("drain"), st.integers(0, 2)),
 )
 

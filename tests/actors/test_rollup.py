@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import trio
+from helpers import candle, http_client, ingest, recv_json, running_server, ws_client
 from hypothesis import given
 from hypothesis import strategies as st
 
 from canvas.rollup import rollup
-from helpers import candle, http_client, ingest, recv_json, running_server, ws_client
 
 B1 = "binance:spot:ETH/USDT:1m"
 B5 = "binance:spot:ETH/USDT:5m"
@@ -20,8 +20,14 @@ def row(t, o, h, low, c, v):
 
 
 def test_rollup_vector():
-    base = [row(300, 1, 2, 0.5, 1.5, 1), row(360, 1.5, 3, 1, 2, 2), row(420, 2, 2.5, 0.2, 1, 3),
-            row(480, 1, 1, 1, 1, 4), row(540, 1, 4, 1, 3, 5), row(600, 3, 3, 3, 3, 1)]
+    base = [
+        row(300, 1, 2, 0.5, 1.5, 1),
+        row(360, 1.5, 3, 1, 2, 2),
+        row(420, 2, 2.5, 0.2, 1, 3),
+        row(480, 1, 1, 1, 1, 4),
+        row(540, 1, 4, 1, 3, 5),
+        row(600, 3, 3, 3, 3, 1),
+    ]
     assert list(rollup(base, 300)) == [(300, 1, 4, 0.2, 3, 15)]
 
 
@@ -49,8 +55,9 @@ async def test_fill_on_first_use_then_follow_the_base(tmp_path):
         await ingest(client, B1, candle(0, 1.0, h=50.0))
         with trio.fail_after(5):
             while True:
-                first = (await client.get("/api/market/candles",
-                                          params={"series_id": B5, "limit": 5000})).json()["candles"][0]
+                first = (
+                    await client.get("/api/market/candles", params={"series_id": B5, "limit": 5000})
+                ).json()["candles"][0]
                 if first["high"] == 50.0:
                     break
                 await trio.sleep(0.02)

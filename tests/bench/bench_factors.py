@@ -11,7 +11,6 @@ import json
 import time
 
 import httpx
-
 from benchlib import canvas_process, percentile, random_walk, rss_mb
 
 SID = "binance:futures:BTC/USDT:1m"
@@ -31,12 +30,17 @@ def main() -> None:
     with canvas_process() as (url, pid), httpx.Client(base_url=url, timeout=300) as client:
         t0 = time.perf_counter()
         for body in bodies:
-            r = client.post("/api/market/ingest/candles_closed_batch", content=body,
-                            headers={"content-type": "application/json"})
+            r = client.post(
+                "/api/market/ingest/candles_closed_batch",
+                content=body,
+                headers={"content-type": "application/json"},
+            )
             assert r.status_code == 200, r.text
         elapsed = time.perf_counter() - t0
-        print(f"batch ingest with factors+overlay: {args.candles:,} candles in batches of "
-              f"{args.batch}: {args.candles / elapsed:,.0f} candles/s ({elapsed:.1f} s)")
+        print(
+            f"batch ingest with factors+overlay: {args.candles:,} candles in batches of "
+            f"{args.batch}: {args.candles / elapsed:,.0f} candles/s ({elapsed:.1f} s)"
+        )
         head = candles[-1]["candle_time"]
         for name, path, params in (
             ("factor/slices", "/api/factor/slices", {"series_id": SID, "at_time": head}),
@@ -54,8 +58,10 @@ def main() -> None:
                 r = client.get(path, params=p)
                 lat.append((time.perf_counter() - t) * 1000)
                 assert r.status_code == 200, r.text
-            print(f"{name} window_candles=2000: p50 {percentile(lat, 50):.2f} ms, "
-                  f"p99 {percentile(lat, 99):.2f} ms")
+            print(
+                f"{name} window_candles=2000: p50 {percentile(lat, 50):.2f} ms, "
+                f"p99 {percentile(lat, 99):.2f} ms"
+            )
         print(f"server RSS now {rss_mb(pid):.0f} MB, peak {rss_mb(pid, 'VmHWM'):.0f} MB")
 
 

@@ -18,8 +18,8 @@ import time
 import httpx
 import trio
 import trio_websocket
-
 from benchlib import canvas_process, percentile, rss_mb
+
 from canvas.simexchange import SimConfig
 from canvas.simexchange.server import SimExchange
 
@@ -35,8 +35,9 @@ def cpu_seconds(pid: int) -> float:
 async def bench(args) -> None:
     symbols = tuple(f"C{i:03d}USDT" for i in range(args.series))
     series_ids = [f"binance:futures:C{i:03d}/USDT:1m" for i in range(args.series)]
-    sim = SimExchange(SimConfig(symbols=symbols, speed=SPEED, messages_per_bucket=args.messages,
-                                extras=False))
+    sim = SimExchange(
+        SimConfig(symbols=symbols, speed=SPEED, messages_per_bucket=args.messages, extras=False)
+    )
     async with trio.open_nursery() as nursery:
         h = await nursery.start(sim.run)
         import tempfile
@@ -45,10 +46,14 @@ async def bench(args) -> None:
         wl = Path(tempfile.mkdtemp()) / "whitelist.json"
         wl.write_text(json.dumps({"series_ids": series_ids}))
         settings = dict(
-            enable_ingest="1", enable_debug_api="1", whitelist_path=str(wl),
+            enable_ingest="1",
+            enable_debug_api="1",
+            whitelist_path=str(wl),
             ingest_bootstrap_candles="120",
-            binance_futures_base_url=h.futures_rest_base, binance_spot_base_url=h.spot_rest_base,
-            binance_futures_ws_base_url=h.futures_ws_base, binance_spot_ws_base_url=h.spot_ws_base,
+            binance_futures_base_url=h.futures_rest_base,
+            binance_spot_base_url=h.spot_rest_base,
+            binance_futures_ws_base_url=h.futures_ws_base,
+            binance_spot_ws_base_url=h.spot_ws_base,
         )
         with canvas_process(**settings) as (url, pid):
             port = int(url.rsplit(":", 1)[1])
@@ -60,9 +65,13 @@ async def bench(args) -> None:
                 try:
                     async with trio.open_nursery() as n:
                         ws = await trio_websocket.wrap_client_stream(
-                            n, stream, f"127.0.0.1:{port}", "/ws/market")
-                        await ws.send_message(json.dumps(
-                            {"type": "subscribe", "series_id": sid, "supports_batch": True}))
+                            n, stream, f"127.0.0.1:{port}", "/ws/market"
+                        )
+                        await ws.send_message(
+                            json.dumps(
+                                {"type": "subscribe", "series_id": sid, "supports_batch": True}
+                            )
+                        )
                         while True:
                             text = await ws.get_message()
                             if not text.startswith('{"type":"candle_closed"'):
@@ -93,10 +102,12 @@ async def bench(args) -> None:
                     await trio.sleep(args.seconds)
                     cpu = (cpu_seconds(pid) - cpu0) / (time.perf_counter() - t0)
                     measuring = False
-                    print(f"live: {len(latencies)} deliveries; exchange close -> subscriber p50 "
-                          f"{percentile(latencies, 50):.0f} ms, p99 {percentile(latencies, 99):.0f} ms; "
-                          f"server CPU {cpu * 100:.0f}% of one core; RSS {rss_mb(pid):.0f} MB "
-                          f"(peak {rss_mb(pid, 'VmHWM'):.0f} MB)")
+                    print(
+                        f"live: {len(latencies)} deliveries; exchange close -> subscriber p50 "
+                        f"{percentile(latencies, 50):.0f} ms, p99 {percentile(latencies, 99):.0f} ms; "
+                        f"server CPU {cpu * 100:.0f}% of one core; RSS {rss_mb(pid):.0f} MB "
+                        f"(peak {rss_mb(pid, 'VmHWM'):.0f} MB)"
+                    )
                     subs.cancel_scope.cancel()
                 # A 24-hour outage of the whole exchange (streams and REST) for every series.
                 await sim.refuse_connections()
@@ -109,14 +120,17 @@ async def bench(args) -> None:
                 with trio.fail_after(300):
                     for sid in check:
                         while True:
-                            r = await client.get("/api/market/candles",
-                                                 params={"series_id": sid, "limit": 1})
+                            r = await client.get(
+                                "/api/market/candles", params={"series_id": sid, "limit": 1}
+                            )
                             if r.json()["server_head_time"] == target:
                                 break
                             await trio.sleep(0.1)
-                print(f"outage: 1,440 candles caught up on {len(check)} of {args.series} series "
-                      f"in {time.perf_counter() - t0:.1f} s; RSS {rss_mb(pid):.0f} MB "
-                      f"(peak {rss_mb(pid, 'VmHWM'):.0f} MB)")
+                print(
+                    f"outage: 1,440 candles caught up on {len(check)} of {args.series} series "
+                    f"in {time.perf_counter() - t0:.1f} s; RSS {rss_mb(pid):.0f} MB "
+                    f"(peak {rss_mb(pid, 'VmHWM'):.0f} MB)"
+                )
         nursery.cancel_scope.cancel()
 
 

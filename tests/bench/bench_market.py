@@ -11,7 +11,6 @@ import time
 
 import httpx
 import trio
-
 from benchlib import canvas_process, percentile, random_walk, rss_mb
 
 BATCH_SID = "binance:futures:BTC/USDT:1m"
@@ -27,8 +26,9 @@ async def single_ingest(url: str, total: int, clients: int) -> None:
         sid = f"binance:futures:S{k:02d}/USDT:1m"
         for c in candles:
             t0 = time.perf_counter()
-            r = await client.post("/api/market/ingest/candle_closed",
-                                  json={"series_id": sid, "candle": c})
+            r = await client.post(
+                "/api/market/ingest/candle_closed", json={"series_id": sid, "candle": c}
+            )
             latencies.append((time.perf_counter() - t0) * 1000)
             assert r.status_code == 200, r.text
 
@@ -40,9 +40,11 @@ async def single_ingest(url: str, total: int, clients: int) -> None:
                 nursery.start_soon(client_loop, client, k)
         elapsed = time.perf_counter() - t0
     total = per_client * clients
-    print(f"single ingest: {total} candles, {clients} clients (a series each): "
-          f"{total / elapsed:,.0f} req/s, "
-          f"p50 {percentile(latencies, 50):.2f} ms, p99 {percentile(latencies, 99):.2f} ms")
+    print(
+        f"single ingest: {total} candles, {clients} clients (a series each): "
+        f"{total / elapsed:,.0f} req/s, "
+        f"p50 {percentile(latencies, 50):.2f} ms, p99 {percentile(latencies, 99):.2f} ms"
+    )
 
 
 async def batch_ingest(url: str, total: int, batch: int) -> None:
@@ -54,12 +56,17 @@ async def batch_ingest(url: str, total: int, batch: int) -> None:
     async with httpx.AsyncClient(base_url=url, timeout=120) as client:
         t0 = time.perf_counter()
         for body in bodies:
-            r = await client.post("/api/market/ingest/candles_closed_batch", content=body,
-                                  headers={"content-type": "application/json"})
+            r = await client.post(
+                "/api/market/ingest/candles_closed_batch",
+                content=body,
+                headers={"content-type": "application/json"},
+            )
             assert r.status_code == 200, r.text
         elapsed = time.perf_counter() - t0
-    print(f"batch ingest: {total:,} candles in batches of {batch}: {total / elapsed:,.0f} candles/s "
-          f"({elapsed:.1f} s)")
+    print(
+        f"batch ingest: {total:,} candles in batches of {batch}: {total / elapsed:,.0f} candles/s "
+        f"({elapsed:.1f} s)"
+    )
 
 
 async def reads(url: str, limit: int, count: int) -> None:
@@ -67,11 +74,15 @@ async def reads(url: str, limit: int, count: int) -> None:
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
         for _ in range(count):
             t0 = time.perf_counter()
-            r = await client.get("/api/market/candles", params={"series_id": BATCH_SID, "limit": limit})
+            r = await client.get(
+                "/api/market/candles", params={"series_id": BATCH_SID, "limit": limit}
+            )
             latencies.append((time.perf_counter() - t0) * 1000)
             assert len(r.json()["candles"]) == limit
-    print(f"GET candles limit={limit}: p50 {percentile(latencies, 50):.2f} ms, "
-          f"p99 {percentile(latencies, 99):.2f} ms ({count} requests)")
+    print(
+        f"GET candles limit={limit}: p50 {percentile(latencies, 50):.2f} ms, "
+        f"p99 {percentile(latencies, 99):.2f} ms ({count} requests)"
+    )
 
 
 def main() -> None:
@@ -86,8 +97,10 @@ def main() -> None:
         trio.run(batch_ingest, url, args.candles, 2000)
         trio.run(reads, url, 500, 300)
         trio.run(reads, url, 5000, 100)
-        print(f"server RSS: start {rss0:.0f} MB, now {rss_mb(pid):.0f} MB, "
-              f"peak {rss_mb(pid, 'VmHWM'):.0f} MB")
+        print(
+            f"server RSS: start {rss0:.0f} MB, now {rss_mb(pid):.0f} MB, "
+            f"peak {rss_mb(pid, 'VmHWM'):.0f} MB"
+        )
 
 
 if __name__ == "__main__":

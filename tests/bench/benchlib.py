@@ -56,8 +56,11 @@ def canvas_process(**settings: str):
         }
         log = open(Path(tmp) / "server.log", "wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "canvas.cli", "serve"], env=env, cwd=ROOT,
-            stdout=subprocess.DEVNULL, stderr=log,
+            [sys.executable, "-m", "canvas.cli", "serve"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
         )
         url = f"http://127.0.0.1:{port}"
         try:
@@ -69,7 +72,9 @@ def canvas_process(**settings: str):
                 except httpx.TransportError:
                     pass
                 if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError("server did not start: " + (Path(tmp) / "server.log").read_text())
+                    raise RuntimeError(
+                        "server did not start: " + (Path(tmp) / "server.log").read_text()
+                    )
                 time.sleep(0.05)
             yield url, proc.pid
         finally:
@@ -94,7 +99,15 @@ def random_walk(n: int, start_time: int = 1_600_000_020 // 60 * 60, tf: int = 60
         c = max(1.0, o * (1 + rng.gauss(0, 0.002)))
         h = max(o, c) * (1 + abs(rng.gauss(0, 0.001)))
         low = min(o, c) * (1 - abs(rng.gauss(0, 0.001)))
-        out.append({"candle_time": start_time + i * tf, "open": round(o, 6), "high": round(h, 6),
-                    "low": round(low, 6), "close": round(c, 6), "volume": round(rng.random() * 10, 4)})
+        out.append(
+            {
+                "candle_time": start_time + i * tf,
+                "open": round(o, 6),
+                "high": round(h, 6),
+                "low": round(low, 6),
+                "close": round(c, 6),
+                "volume": round(rng.random() * 10, 4),
+            }
+        )
         price = c
     return out

@@ -44,8 +44,14 @@ def test_each_rule_names_its_field():
     st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=5, max_size=5),
 )
 def test_accepted_candles_satisfy_every_rule(t, values):
-    raw = {"candle_time": t, "open": values[0], "high": values[1], "low": values[2],
-           "close": values[3], "volume": values[4]}
+    raw = {
+        "candle_time": t,
+        "open": values[0],
+        "high": values[1],
+        "low": values[2],
+        "close": values[3],
+        "volume": values[4],
+    }
     if candle_problems(raw, 60, []):
         return
     c = candle_from_json(raw)

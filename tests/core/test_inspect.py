@@ -36,15 +36,18 @@ def make_data_dir(tmp_path):
         # Gaps 60→240 (180 s) and 300→900 (600 s).
         candle_ledger.upsert(conn, rows(0, 60, 240, 300, 900))
         factor_store.save_state(
-            conn, factor_store.FactorSeriesState(head_time=300, logic_hash="ab" * 32))
+            conn, factor_store.FactorSeriesState(head_time=300, logic_hash="ab" * 32)
+        )
         overlay_store.save_state(conn, overlay_store.OverlaySeriesState(head_time=240))
     conn.close()
     open_db(series_db_path(data, M5)).close()
     # Written by hand so it has no factor/overlay tables whatever migrations are registered.
     path = series_db_path(data, BARE)
     bare = apsw.Connection(str(path))
-    bare.execute("CREATE TABLE candles (candle_time INTEGER PRIMARY KEY, open REAL, high REAL,"
-                 " low REAL, close REAL, volume REAL)")
+    bare.execute(
+        "CREATE TABLE candles (candle_time INTEGER PRIMARY KEY, open REAL, high REAL,"
+        " low REAL, close REAL, volume REAL)"
+    )
     candle_ledger.upsert(bare, rows(3600, 7200))
     bare.close()
     (data / "series" / "not-a-series.sqlite").write_bytes(b"")
@@ -56,11 +59,20 @@ def test_offline_summaries(tmp_path):
     by_id = {s.series_id: s for s in inspect.summarise_data_dir(data)}
     assert sorted(by_id) == sorted([M1, M5, BARE, "not-a-series"])
     assert by_id[M1] == inspect.SeriesSummary(
-        M1, candle_count=5, first_time=0, head_time=900, gap_count=2, max_gap_seconds=600,
-        factor_head_time=300, overlay_head_time=240, logic_hash="ab" * 32)
+        M1,
+        candle_count=5,
+        first_time=0,
+        head_time=900,
+        gap_count=2,
+        max_gap_seconds=600,
+        factor_head_time=300,
+        overlay_head_time=240,
+        logic_hash="ab" * 32,
+    )
     assert by_id[M5] == inspect.SeriesSummary(M5)
     assert by_id[BARE] == inspect.SeriesSummary(
-        BARE, candle_count=2, first_time=3600, head_time=7200)
+        BARE, candle_count=2, first_time=3600, head_time=7200
+    )
     assert by_id["not-a-series"].error is not None
 
 
@@ -104,11 +116,19 @@ async def test_live_tables_and_json(tmp_path, capsys):
     (tmp_path / "whitelist.json").write_text(json.dumps({"series_ids": [LIVE]}))
     async with open_simexchange(SimConfig(start_ms=START_MS, speed=0)) as sim:
         h = sim.handle
-        async with running_server(
-            tmp_path, ENABLE_DEBUG_API=True, ENABLE_INGEST=True, INGEST_BOOTSTRAP_CANDLES=5,
-            BINANCE_SPOT_BASE_URL=h.spot_rest_base, BINANCE_FUTURES_BASE_URL=h.futures_rest_base,
-            BINANCE_SPOT_WS_BASE_URL=h.spot_ws_base, BINANCE_FUTURES_WS_BASE_URL=h.futures_ws_base,
-        ) as server, http_client(server) as client:
+        async with (
+            running_server(
+                tmp_path,
+                ENABLE_DEBUG_API=True,
+                ENABLE_INGEST=True,
+                INGEST_BOOTSTRAP_CANDLES=5,
+                BINANCE_SPOT_BASE_URL=h.spot_rest_base,
+                BINANCE_FUTURES_BASE_URL=h.futures_rest_base,
+                BINANCE_SPOT_WS_BASE_URL=h.spot_ws_base,
+                BINANCE_FUTURES_WS_BASE_URL=h.futures_ws_base,
+            ) as server,
+            http_client(server) as client,
+        ):
             await ingest(client, M1, candle(60), candle(120))
             assert await run_main("--url", server.base_url) == 0
             out = capsys.readouterr().out

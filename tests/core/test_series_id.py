@@ -13,7 +13,12 @@ from canvas.series_id import SeriesId, candle_id, expected_latest_closed_time, t
 def test_parse_parts():
     s = SeriesId.parse("binance:futures:BTC/USDT:USDT:1h")
     assert (s.exchange, s.market, s.symbol, s.timeframe, s.tf) == (
-        "binance", "futures", "BTC/USDT:USDT", "1h", 3600)
+        "binance",
+        "futures",
+        "BTC/USDT:USDT",
+        "1h",
+        3600,
+    )
     assert str(s) == "binance:futures:BTC/USDT:USDT:1h"
     assert s.exchange_symbol == "BTCUSDT"
     assert (s.base_asset, s.quote_asset) == ("BTC", "USDT")
@@ -24,12 +29,26 @@ def test_parse_parts():
 @pytest.mark.parametrize(
     "raw",
     [
-        "", "binance:futures:BTC/USDT", "binance:margin:BTC/USDT:1m", "binance:futures:BTCUSDT:1m",
-        "binance:futures:BTC/:1m", "binance:futures:/USDT:1m", "binance:futures:A/B/C:1m",
-        "binance:futures:BTC/USDT:0m", "binance:futures:BTC/USDT:1w", "binance:futures:BTC/USDT:m",
-        "binance:futures:BTC/USDT:01m", " binance:futures:BTC/USDT:1m", "binance:futures:BTC/USDT:1m ",
-        "bin ance:futures:BTC/USDT:1m", "binance:futures:BTC/USDT:\x011m", ":futures:BTC/USDT:1m",
-        "binance:futures:BTC/USDT::1m", "binance:Futures:BTC/USDT:1m", None, 5,
+        "",
+        "binance:futures:BTC/USDT",
+        "binance:margin:BTC/USDT:1m",
+        "binance:futures:BTCUSDT:1m",
+        "binance:futures:BTC/:1m",
+        "binance:futures:/USDT:1m",
+        "binance:futures:A/B/C:1m",
+        "binance:futures:BTC/USDT:0m",
+        "binance:futures:BTC/USDT:1w",
+        "binance:futures:BTC/USDT:m",
+        "binance:futures:BTC/USDT:01m",
+        " binance:futures:BTC/USDT:1m",
+        "binance:futures:BTC/USDT:1m ",
+        "bin ance:futures:BTC/USDT:1m",
+        "binance:futures:BTC/USDT:\x011m",
+        ":futures:BTC/USDT:1m",
+        "binance:futures:BTC/USDT::1m",
+        "binance:Futures:BTC/USDT:1m",
+        None,
+        5,
     ],
 )
 def test_invalid(raw):
@@ -41,7 +60,14 @@ def test_invalid(raw):
 
 def test_timeframes():
     assert [timeframe_seconds(t) for t in ("1m", "5m", "15m", "1h", "4h", "1d", "90m")] == [
-        60, 300, 900, 3600, 14400, 86400, 5400]
+        60,
+        300,
+        900,
+        3600,
+        14400,
+        86400,
+        5400,
+    ]
 
 
 def test_latest_closed_vectors():

@@ -23,7 +23,10 @@ def decode(units):
 def test_vectors():
     out = decode(plan_units(SID, 60, 60, rows(120, 240, 300), True))
     assert [(m["type"], [c["candle_time"] for c in m.get("candles", [])]) for m in out] == [
-        ("candles_batch", [120]), ("gap", []), ("candles_batch", [240, 300])]
+        ("candles_batch", [120]),
+        ("gap", []),
+        ("candles_batch", [240, 300]),
+    ]
     assert out[1]["expected_next_time"] == 180 and out[1]["actual_time"] == 240
     out = decode(plan_units(SID, 60, None, rows(120), True))
     assert [m["type"] for m in out] == ["candle_closed"]
@@ -46,8 +49,11 @@ def test_every_candle_once_in_order_and_gaps_exactly_at_skips(last_sent, offsets
             assert p is not None and m["expected_next_time"] == p + 60
             pending_gap = m["actual_time"]
             continue
-        got = [c["candle_time"] for c in m["candles"]] if m["type"] == "candles_batch" else [
-            m["candle"]["candle_time"]]
+        got = (
+            [c["candle_time"] for c in m["candles"]]
+            if m["type"] == "candles_batch"
+            else [m["candle"]["candle_time"]]
+        )
         assert len(got) <= BATCH_MAX
         for t in got:
             if p is not None and t > p + 60:

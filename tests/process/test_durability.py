@@ -12,7 +12,6 @@ from pathlib import Path
 import httpx
 import pytest
 import trio
-
 from helpers import candle
 
 SID = "binance:spot:DUR/USDT:1m"
@@ -42,8 +41,10 @@ class ServerProcess:
     async def start(self) -> None:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "canvas.cli", "serve"], env=self.env,
-                stdout=subprocess.DEVNULL, stderr=log,
+                [sys.executable, "-m", "canvas.cli", "serve"],
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
             )
         with trio.fail_after(20):
             async with httpx.AsyncClient() as client:
@@ -102,8 +103,10 @@ async def test_graceful_stop_keeps_everything(tmp_path, servers, sig):
     await server.start()
     async with httpx.AsyncClient(base_url=server.url) as client:
         for t in range(60, 60 * 51, 60):
-            r = await client.post("/api/market/ingest/candle_closed",
-                                  json={"series_id": SID, "candle": candle(t, float(t))})
+            r = await client.post(
+                "/api/market/ingest/candle_closed",
+                json={"series_id": SID, "candle": candle(t, float(t))},
+            )
             assert r.status_code == 200
     server.proc.send_signal(sig)
     assert await server.wait_exit(10) == 0
@@ -129,8 +132,10 @@ async def test_kill_9_under_load_loses_no_acknowledged_write(tmp_path, servers):
     async def single_writer(client, offset):
         t = offset
         while True:
-            r = await client.post("/api/market/ingest/candle_closed",
-                                  json={"series_id": SID, "candle": candle(60 * t, float(t))})
+            r = await client.post(
+                "/api/market/ingest/candle_closed",
+                json={"series_id": SID, "candle": candle(60 * t, float(t))},
+            )
             if r.status_code == 200:
                 acked_single.append(60 * t)
             t += 4
@@ -180,15 +185,25 @@ async def _ignore_transport(fn, *args):
 
 async def test_bad_setting_stops_startup_with_one_line(tmp_path):
     env = {**os.environ, "TRADE_CANVAS_PORT": "abc"}
-    proc = subprocess.run([sys.executable, "-m", "canvas.cli", "serve"], env=env,
-                          capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        [sys.executable, "-m", "canvas.cli", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0
     assert "TRADE_CANVAS_PORT" in proc.stderr and "Traceback" not in proc.stderr
     bad = tmp_path / "w.json"
     bad.write_text("{")
     env = {**os.environ, "TRADE_CANVAS_WHITELIST_PATH": str(bad), "TRADE_CANVAS_PORT": "0"}
-    proc = subprocess.run([sys.executable, "-m", "canvas.cli", "serve"], env=env,
-                          capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        [sys.executable, "-m", "canvas.cli", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.returncode == 2
     assert "TRADE_CANVAS_WHITELIST_PATH" in proc.stderr and "Traceback" not in proc.stderr

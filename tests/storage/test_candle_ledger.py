@@ -46,7 +46,9 @@ class LedgerModel(RuleBasedStateMachine):
     @rule(after=st.one_of(st.none(), TIMES), limit=st.integers(1, 70))
     def newest_after(self, after, limit):
         keys = [t for t in sorted(self.model) if after is None or t > after]
-        assert ledger.newest_after(self.conn, after, limit) == [self.model[t] for t in keys[-limit:]]
+        assert ledger.newest_after(self.conn, after, limit) == [
+            self.model[t] for t in keys[-limit:]
+        ]
 
     @rule(t=st.integers(-10, 4000))
     def floor(self, t):
@@ -61,7 +63,9 @@ class LedgerModel(RuleBasedStateMachine):
 
     @rule(times=st.lists(TIMES, max_size=10))
     def get_many(self, times):
-        assert ledger.get_many(self.conn, times) == {t: self.model[t] for t in times if t in self.model}
+        assert ledger.get_many(self.conn, times) == {
+            t: self.model[t] for t in times if t in self.model
+        }
 
     @invariant()
     def heads(self):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import trio
-
 from helpers import SID, candle, http_client, ingest, running_server
 
 
@@ -31,8 +30,11 @@ async def test_upsert_overwrites_and_batch_dedupes(tmp_path):
             json={"series_id": SID, "candles": [candle(180, 5.0), candle(120), candle(180, 6.0)]},
         )
         assert r.json() == {
-            "ok": True, "series_id": SID, "count": 2,
-            "first_candle_time": 120, "last_candle_time": 180,
+            "ok": True,
+            "series_id": SID,
+            "count": 2,
+            "first_candle_time": 120,
+            "last_candle_time": 180,
         }
         r = await client.get("/api/market/candles", params={"series_id": SID})
         closes = [(c["candle_time"], c["close"]) for c in r.json()["candles"]]
@@ -61,24 +63,35 @@ async def test_validation_errors_change_nothing(tmp_path):
             r = await client.post(post, json={"series_id": SID, "candle": bad})
             assert r.status_code == 422, (bad, r.text)
             assert any(p["loc"][-1] == field for p in r.json()["detail"]), (bad, r.text)
-        for raw in [b"{", b"[]", b'{"series_id": 1, "candle": {}}', b'{"candle": {}}',
-                    b'{"series_id":"' + SID.encode() + b'","candle":{"candle_time":60,'
-                    b'"open":NaN,"high":1,"low":1,"close":1,"volume":1}}']:
+        for raw in [
+            b"{",
+            b"[]",
+            b'{"series_id": 1, "candle": {}}',
+            b'{"candle": {}}',
+            b'{"series_id":"' + SID.encode() + b'","candle":{"candle_time":60,'
+            b'"open":NaN,"high":1,"low":1,"close":1,"volume":1}}',
+        ]:
             r = await client.post(post, content=raw, headers={"content-type": "application/json"})
             assert r.status_code == 422, (raw, r.text)
             assert isinstance(r.json()["detail"], list)
-        r = await client.post(post, json={"series_id": "binance:moon:BTC/USDT:1m", "candle": candle(60)})
+        r = await client.post(
+            post, json={"series_id": "binance:moon:BTC/USDT:1m", "candle": candle(60)}
+        )
         assert r.status_code == 400
         assert r.json()["detail"].startswith("invalid series_id: ")
         r = await client.post(
             "/api/market/ingest/candles_closed_batch",
-            json={"series_id": SID, "candles": [candle(60), candle(120), {**candle(180), "low": 9}]},
+            json={
+                "series_id": SID,
+                "candles": [candle(60), candle(120), {**candle(180), "low": 9}],
+            },
         )
         assert r.status_code == 422
         assert r.json()["detail"][0]["loc"][:3] == ["body", "candles", 2]
         for candles in ([], "x", [candle(60)] * 20001):
             r = await client.post(
-                "/api/market/ingest/candles_closed_batch", json={"series_id": SID, "candles": candles}
+                "/api/market/ingest/candles_closed_batch",
+                json={"series_id": SID, "candles": candles},
             )
             assert r.status_code == 422
         r = await client.post(
@@ -92,21 +105,34 @@ async def test_validation_errors_change_nothing(tmp_path):
 
 async def test_query_validation_and_routing(tmp_path):
     async with running_server(tmp_path) as server, http_client(server) as client:
-        for params in ({}, {"series_id": SID, "limit": 0}, {"series_id": SID, "limit": 5001},
-                       {"series_id": SID, "since": -1}, {"series_id": SID, "since": "1.5"},
-                       {"series_id": SID, "limit": "abc"}):
+        for params in (
+            {},
+            {"series_id": SID, "limit": 0},
+            {"series_id": SID, "limit": 5001},
+            {"series_id": SID, "since": -1},
+            {"series_id": SID, "since": "1.5"},
+            {"series_id": SID, "limit": "abc"},
+        ):
             r = await client.get("/api/market/candles", params=params)
             assert r.status_code == 422, params
             assert r.json()["detail"][0]["loc"][0] == "query"
-        for bad in ("x", "binance:futures:BTCUSDT:1m", "binance:futures:BTC/USDT:1w",
-                    "binance:futures:BTC/USDT:0m", "binance::BTC/USDT:1m", "binance:futures:BTC /USDT:1m"):
+        for bad in (
+            "x",
+            "binance:futures:BTCUSDT:1m",
+            "binance:futures:BTC/USDT:1w",
+            "binance:futures:BTC/USDT:0m",
+            "binance::BTC/USDT:1m",
+            "binance:futures:BTC /USDT:1m",
+        ):
             r = await client.get("/api/market/candles", params={"series_id": bad})
             assert r.status_code == 400, bad
         r = await client.get("/api/nope")
         assert (r.status_code, r.json()) == (404, {"detail": "not_found"})
         r = await client.delete("/api/market/whitelist")
         assert (r.status_code, r.json()) == (405, {"detail": "method_not_allowed"})
-        r = await client.post("/api/market/ingest/candle_forming", json={"series_id": SID, "candle": candle(60)})
+        r = await client.post(
+            "/api/market/ingest/candle_forming", json={"series_id": SID, "candle": candle(60)}
+        )
         assert (r.status_code, r.json()) == (404, {"detail": "not_found"})
         r = await client.get("/api/market/whitelist")
         assert r.json() == {"series_ids": []}
@@ -135,8 +161,11 @@ async def test_cors(tmp_path):
         ok = "http://localhost:5173"
         r = await client.options(
             "/api/market/candles",
-            headers={"Origin": ok, "Access-Control-Request-Method": "GET",
-                     "Access-Control-Request-Headers": "content-type,x-test"},
+            headers={
+                "Origin": ok,
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "content-type,x-test",
+            },
         )
         assert r.status_code == 204
         assert r.headers["access-control-allow-origin"] == ok
@@ -154,7 +183,9 @@ async def test_cors(tmp_path):
 
 async def test_cors_star_and_whitelist_file(tmp_path):
     (tmp_path / "whitelist.json").write_text(
-        '{"series_ids": [" binance:spot:ETH/USDT:1m ", "", "binance:spot:ETH/USDT:1m", "' + SID + '"]}'
+        '{"series_ids": [" binance:spot:ETH/USDT:1m ", "", "binance:spot:ETH/USDT:1m", "'
+        + SID
+        + '"]}'
     )
     async with running_server(tmp_path, CORS_ORIGINS="*") as server, http_client(server) as client:
         r = await client.get("/api/market/whitelist", headers={"Origin": "http://any.example"})
@@ -163,8 +194,13 @@ async def test_cors_star_and_whitelist_file(tmp_path):
 
 
 async def test_forming_debug_endpoint(tmp_path):
-    async with running_server(tmp_path, ENABLE_DEBUG_API=True) as server, http_client(server) as client:
-        r = await client.post("/api/market/ingest/candle_forming", json={"series_id": SID, "candle": candle(60)})
+    async with (
+        running_server(tmp_path, ENABLE_DEBUG_API=True) as server,
+        http_client(server) as client,
+    ):
+        r = await client.post(
+            "/api/market/ingest/candle_forming", json={"series_id": SID, "candle": candle(60)}
+        )
         assert r.json() == {"ok": True, "series_id": SID, "candle_time": 60}
         r = await client.get("/api/market/candles", params={"series_id": SID})
         assert r.json()["candles"] == []

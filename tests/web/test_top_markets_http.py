@@ -33,13 +33,18 @@ async def sim():
 async def canvas(tmp_path, sim, *, ticker_ttl: float | None = None):
     """A server on the sim; `ticker_ttl` installs a top-markets cache with that tickers TTL."""
     h = sim.handle
-    async with running_server(
-        tmp_path, BINANCE_SPOT_BASE_URL=h.spot_rest_base,
-        BINANCE_FUTURES_BASE_URL=h.futures_rest_base,
-    ) as server, http_client(server) as client:
+    async with (
+        running_server(
+            tmp_path,
+            BINANCE_SPOT_BASE_URL=h.spot_rest_base,
+            BINANCE_FUTURES_BASE_URL=h.futures_rest_base,
+        ) as server,
+        http_client(server) as client,
+    ):
         if ticker_ttl is not None:
             server.deps.services[SERVICE_KEY] = TopMarkets.create(
-                ttls={EXCHANGE_INFO: 3600.0, TICKERS: ticker_ttl})
+                ttls={EXCHANGE_INFO: 3600.0, TICKERS: ticker_ttl}
+            )
         yield server, client
 
 
@@ -50,23 +55,32 @@ async def expected_items(sim, market: str, quote: str, limit: int) -> list[dict[
         info = (await raw.get("/exchangeInfo")).json()
         tickers = (await raw.get("/ticker/24hr")).json()
     listed = {
-        s["symbol"]: s for s in info["symbols"]
-        if s["status"] == "TRADING" and s["quoteAsset"] == quote
+        s["symbol"]: s
+        for s in info["symbols"]
+        if s["status"] == "TRADING"
+        and s["quoteAsset"] == quote
         and (market == "spot" or s.get("contractType") in ("", "PERPETUAL"))
     }
-    rows = sorted((t for t in tickers if t["symbol"] in listed),
-                  key=lambda t: -float(t["quoteVolume"]))[:limit]
+    rows = sorted(
+        (t for t in tickers if t["symbol"] in listed), key=lambda t: -float(t["quoteVolume"])
+    )[:limit]
     out = []
     for t in rows:
         s = listed[t["symbol"]]
         symbol = f"{s['baseAsset']}/{s['quoteAsset']}"
-        out.append({
-            "exchange": "binance", "market": market, "symbol": symbol,
-            "symbol_id": f"binance:{market}:{symbol}", "base_asset": s["baseAsset"],
-            "quote_asset": s["quoteAsset"], "last_price": float(t["lastPrice"]),
-            "quote_volume": float(t["quoteVolume"]),
-            "price_change_percent": float(t["priceChangePercent"]),
-        })
+        out.append(
+            {
+                "exchange": "binance",
+                "market": market,
+                "symbol": symbol,
+                "symbol_id": f"binance:{market}:{symbol}",
+                "base_asset": s["baseAsset"],
+                "quote_asset": s["quoteAsset"],
+                "last_price": float(t["lastPrice"]),
+                "quote_volume": float(t["quoteVolume"]),
+                "price_change_percent": float(t["priceChangePercent"]),
+            }
+        )
     return out
 
 
@@ -98,9 +112,15 @@ async def test_lists_are_filtered_sorted_and_limited(tmp_path, sim):
             r = await client.get(LIST, params={"market": market})
             assert r.status_code == 200, r.text
             body = r.json()
-            assert {k: body[k] for k in ("exchange", "market", "quote_asset", "limit", "cached")} \
-                == {"exchange": "binance", "market": market, "quote_asset": "USDT", "limit": 20,
-                    "cached": False}
+            assert {
+                k: body[k] for k in ("exchange", "market", "quote_asset", "limit", "cached")
+            } == {
+                "exchange": "binance",
+                "market": market,
+                "quote_asset": "USDT",
+                "limit": 20,
+                "cached": False,
+            }
             assert isinstance(body["generated_at_ms"], int)
             assert body["items"] == await expected_items(sim, market, "USDT", 20)
             # Six USDT perpetuals/pairs; the BREAK spot pair and the quarterly future are gone.
@@ -179,8 +199,13 @@ async def test_bad_queries(tmp_path, sim, path):
 
 async def test_stream_only_bounds(tmp_path, sim):
     async with canvas(tmp_path, sim) as (_, client):
-        for params in ({"interval_s": "0.1"}, {"interval_s": "31"}, {"interval_s": "nan"},
-                       {"max_events": "-1"}, {"max_events": "1001"}):
+        for params in (
+            {"interval_s": "0.1"},
+            {"interval_s": "31"},
+            {"interval_s": "nan"},
+            {"max_events": "-1"},
+            {"max_events": "1001"},
+        ):
             r = await client.get(STREAM, params={"market": "spot", **params})
             assert r.status_code == 422, params
             assert r.json()["detail"][0]["loc"] == ["query", next(iter(params))]
@@ -188,8 +213,7 @@ async def test_stream_only_bounds(tmp_path, sim):
 
 async def test_stream_frames_and_max_events(tmp_path, sim):
     async with canvas(tmp_path, sim) as (server, client):
-        r, text = await read_stream(client, market="futures", limit=3, interval_s=0.2,
-                                    max_events=1)
+        r, text = await read_stream(client, market="futures", limit=3, interval_s=0.2, max_events=1)
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
         assert r.headers["cache-control"] == "no-cache"
@@ -215,7 +239,12 @@ async def test_stream_errors_count_toward_max_events(tmp_path, sim):
         assert r.status_code == 200  # failures after the headers are frames, not statuses
         frames = parse_sse(text)
         assert [("comment" in f, f.get("event")) for f in frames] == [
-            (False, "error"), (True, None), (False, "error"), (True, None), (False, "error")]
+            (False, "error"),
+            (True, None),
+            (False, "error"),
+            (True, None),
+            (False, "error"),
+        ]
         for f in frames[::2]:
             assert set(f) == {"event", "data"}
             data = json.loads(f["data"])
@@ -232,8 +261,9 @@ async def test_stream_sends_data_only_on_change(tmp_path, sim):
     async with canvas(tmp_path, sim, ticker_ttl=0.0) as (_, client):
         frames = []
         with trio.fail_after(10):
-            async with client.stream("GET", STREAM, params={
-                    "market": "spot", "interval_s": 0.2, "max_events": 2}) as r:
+            async with client.stream(
+                "GET", STREAM, params={"market": "spot", "interval_s": 0.2, "max_events": 2}
+            ) as r:
                 buffer = ""
                 async for chunk in r.aiter_text():
                     buffer += chunk
@@ -255,7 +285,8 @@ async def open_raw_stream(server, query: str) -> tuple[trio.SocketStream, bytear
     """A stream request on a raw socket, read until the first data event and one ping."""
     sock = await trio.open_tcp_stream("127.0.0.1", server.port)
     await sock.send_all(
-        f"GET {STREAM}?{query} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n".encode())
+        f"GET {STREAM}?{query} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n".encode()
+    )
     received = bytearray()
     with trio.fail_after(10):
         while b"event: top_markets" not in received or b": ping " not in received:

@@ -7,8 +7,16 @@ import json
 import pytest
 import trio
 import trio_websocket
-
-from helpers import SID, assert_silent, candle, http_client, ingest, recv_json, running_server, ws_client
+from helpers import (
+    SID,
+    assert_silent,
+    candle,
+    http_client,
+    ingest,
+    recv_json,
+    running_server,
+    ws_client,
+)
 
 
 def times(msg):
@@ -28,7 +36,11 @@ async def test_catchup_then_live(tmp_path):
             await subscribe(ws, since=120)
             m1, m2 = await recv_json(ws), await recv_json(ws)
             assert (m1["type"], times(m1), m2["type"], times(m2)) == (
-                "candle_closed", 180, "candle_closed", 240)
+                "candle_closed",
+                180,
+                "candle_closed",
+                240,
+            )
             assert m1["series_id"] == SID
             await ingest(client, SID, candle(300))
             m3 = await recv_json(ws)
@@ -54,7 +66,11 @@ async def test_gap_on_live(tmp_path):
             await subscribe(ws, since=120)
             await ingest(client, SID, candle(240))
             assert await recv_json(ws) == {
-                "type": "gap", "series_id": SID, "expected_next_time": 180, "actual_time": 240}
+                "type": "gap",
+                "series_id": SID,
+                "expected_next_time": 180,
+                "actual_time": 240,
+            }
             m = await recv_json(ws)
             assert (m["type"], times(m)) == ("candle_closed", 240)
 
@@ -73,7 +89,10 @@ async def test_batch_split_at_gap(tmp_path):
 
 
 async def test_no_gap_before_first_candle_and_limit_gap(tmp_path):
-    async with running_server(tmp_path, MARKET_WS_CATCHUP_LIMIT=3) as server, http_client(server) as client:
+    async with (
+        running_server(tmp_path, MARKET_WS_CATCHUP_LIMIT=3) as server,
+        http_client(server) as client,
+    ):
         await ingest(client, SID, *[candle(t) for t in range(600, 1260, 60)])
         async with ws_client(server) as ws:
             await subscribe(ws, since=0, supports_batch=True)
@@ -118,14 +137,19 @@ async def test_late_data_not_resent(tmp_path):
 
 
 async def test_forming(tmp_path):
-    async with running_server(tmp_path, ENABLE_DEBUG_API=True) as server, http_client(server) as client:
+    async with (
+        running_server(tmp_path, ENABLE_DEBUG_API=True) as server,
+        http_client(server) as client,
+    ):
         await ingest(client, SID, candle(60))
         async with ws_client(server) as ws:
             await subscribe(ws)
             assert times(await recv_json(ws)) == 60
             for t in (60, 120):
-                r = await client.post("/api/market/ingest/candle_forming",
-                                      json={"series_id": SID, "candle": candle(t)})
+                r = await client.post(
+                    "/api/market/ingest/candle_forming",
+                    json={"series_id": SID, "candle": candle(t)},
+                )
                 assert r.status_code == 200
             m = await recv_json(ws)
             assert (m["type"], times(m)) == ("candle_forming", 120)
@@ -146,16 +170,31 @@ async def test_errors_keep_socket_open(tmp_path):
                 ('{"type": "subscribe", "series_id": 5}', "missing series_id"),
                 ('{"type": "subscribe", "series_id": "x:y"}', "invalid series_id"),
                 (json.dumps({"type": "subscribe", "series_id": SID, "since": -1}), "invalid since"),
-                (json.dumps({"type": "subscribe", "series_id": SID, "since": True}), "invalid since"),
-                (json.dumps({"type": "subscribe", "series_id": SID, "since": 1.5}), "invalid since"),
-                (json.dumps({"type": "subscribe", "series_id": "x", "since": -1}), "invalid series_id"),
-                (json.dumps({"type": "subscribe", "series_id": SID, "supports_batch": 1}),
-                 "invalid supports_batch"),
+                (
+                    json.dumps({"type": "subscribe", "series_id": SID, "since": True}),
+                    "invalid since",
+                ),
+                (
+                    json.dumps({"type": "subscribe", "series_id": SID, "since": 1.5}),
+                    "invalid since",
+                ),
+                (
+                    json.dumps({"type": "subscribe", "series_id": "x", "since": -1}),
+                    "invalid series_id",
+                ),
+                (
+                    json.dumps({"type": "subscribe", "series_id": SID, "supports_batch": 1}),
+                    "invalid supports_batch",
+                ),
                 ('{"type": "unsubscribe"}', "missing series_id"),
             ]
             for frame, message in cases:
                 await ws.send_message(frame)
-                assert await recv_json(ws) == {"type": "error", "code": "bad_request", "message": message}
+                assert await recv_json(ws) == {
+                    "type": "error",
+                    "code": "bad_request",
+                    "message": message,
+                }
             await ws.send_message(b"\x00binary")
             assert (await recv_json(ws))["message"] == "invalid message envelope"
             await ws.send_message('{"type": "unsubscribe", "series_id": "nothing"}')
@@ -166,12 +205,11 @@ async def test_errors_keep_socket_open(tmp_path):
 
 
 async def test_oversized_frame_closes_1009(tmp_path):
-    async with running_server(tmp_path) as server:
-        async with ws_client(server) as ws:
-            await ws.send_message("x" * (65 * 1024))
-            with pytest.raises(trio_websocket.ConnectionClosed) as info:
-                await recv_json(ws)
-            assert info.value.reason.code == 1009
+    async with running_server(tmp_path) as server, ws_client(server) as ws:
+        await ws.send_message("x" * (65 * 1024))
+        with pytest.raises(trio_websocket.ConnectionClosed) as info:
+            await recv_json(ws)
+        assert info.value.reason.code == 1009
 
 
 async def test_resubscribe_and_unsubscribe(tmp_path):
@@ -198,8 +236,11 @@ async def test_origin_check(tmp_path):
             await recv_json(ws)
         # A raw upgrade request from a foreign browser origin is refused before the handshake.
         upgrade = {
-            "Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
-            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Origin": "http://evil.example",
+            "Connection": "Upgrade",
+            "Upgrade": "websocket",
+            "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+            "Origin": "http://evil.example",
         }
         async with http_client(server) as client:
             r = await client.get("/ws/market", headers=upgrade)
@@ -207,25 +248,27 @@ async def test_origin_check(tmp_path):
 
 
 async def test_shutdown_closes_1001(tmp_path):
-    async with running_server(tmp_path) as server:
-        async with ws_client(server) as ws:
-            await subscribe(ws)
-            await trio.sleep(0.05)
-            server.request_stop()
-            with pytest.raises(trio_websocket.ConnectionClosed) as info:
-                with trio.fail_after(10):
-                    while True:
-                        await ws.get_message()
-            assert info.value.reason.code == 1001
-            assert info.value.reason.reason == "server_shutdown"
+    async with running_server(tmp_path) as server, ws_client(server) as ws:
+        await subscribe(ws)
+        await trio.sleep(0.05)
+        server.request_stop()
+        with pytest.raises(trio_websocket.ConnectionClosed) as info:
+            with trio.fail_after(10):
+                while True:
+                    await ws.get_message()
+        assert info.value.reason.code == 1001
+        assert info.value.reason.reason == "server_shutdown"
 
 
 async def test_slow_client_does_not_delay_others_and_is_closed(tmp_path):
-    async with running_server(
-        tmp_path, WS_SLOW_CONSUMER_TIMEOUT_S=1.0, WS_OUTBOX_FRAMES=8
-    ) as server, http_client(server) as client:
-        async with ws_client(server, message_queue_size=1, max_message_size=2**24) as slow, \
-                ws_client(server) as fast:
+    async with (
+        running_server(tmp_path, WS_SLOW_CONSUMER_TIMEOUT_S=1.0, WS_OUTBOX_FRAMES=8) as server,
+        http_client(server) as client,
+    ):
+        async with (
+            ws_client(server, message_queue_size=1, max_message_size=2**24) as slow,
+            ws_client(server) as fast,
+        ):
             await subscribe(slow, supports_batch=True)
             await subscribe(fast, supports_batch=True)
             # The slow client never reads: kernel buffers, then its outbox, fill up; the fast
