@@ -26,6 +26,8 @@ log = logging.getLogger("canvas.actor")
 
 # Base minutes read per step when a derived series is first filled from its base.
 FILL_CHUNK_MINUTES = 100_000
+# Candles framed per slice of a catch-up before yielding to the event loop.
+CATCHUP_SLICE = 1000
 # Group commit bounds: how many queued ingest requests (and rows) share one transaction.
 GROUP_MAX_REQUESTS = 256
 GROUP_MAX_ROWS = 50_000
@@ -265,6 +267,19 @@ class SeriesActor:
             self.store_head = last
         return changed[0][0]
 
+    async def _catch_up_if_behind(self) -> None:
+        """Before a read, finish work a failed step left (and tell subscribers of rewinds)."""
+        a = self.analytics
+        if a is None or self.store_head is None:
+            return
+        if a.factor_head_time != self.store_head or a.overlay_head_time != self.store_head:
+            try:
+                await self._catch_up()
+            except PipelineFailed as exc:
+                # The step still fails: the read answers from the ledgers as they are (a 409
+                # where a head is behind), and the next ingest tries again.
+                log.warning("%s: catch-up before a read failed at %s", self.series, exc.step)
+
     async def _catch_up(self) -> None:
         """Bring lagging factor/overlay heads to the store head (after a crash between steps)."""
         self._sync_heads()
@@ -367,6 +382,7 @@ class SeriesActor:
             if self.deps.analytics_factory is None:
                 raise CanvasError("analytics_unavailable", status=503)
             return await self._db(self._answer_without_ledger, req)
+        await self._catch_up_if_behind()
         method = getattr(self.analytics, req.method)
 
         try:
@@ -380,6 +396,7 @@ class SeriesActor:
         return result
 
     async def _on_call(self, req: m.Call) -> Any:
+        await self._catch_up_if_behind()
         try:
             return await self._db(lambda: req.fn(self.analytics, self.conn, **req.kwargs))
         finally:
@@ -467,10 +484,22 @@ class SeriesActor:
                 self._offer_units(sub, units)
 
     async def _send_due(self, sub: Subscription, rows: list[Row]) -> None:
-        units = plan_units(
-            self.handle.series_id, self.series.tf, sub.last_sent, rows, sub.supports_batch
-        )
-        self._offer_units(sub, units)
+        """Frame and queue a catch-up in slices, yielding to the event loop between them so a
+        5,000-candle catch-up never holds the loop for long (the actor still handles nothing
+        else meanwhile: this is one message)."""
+        for i in range(0, len(rows), CATCHUP_SLICE):
+            if i:
+                await trio.lowlevel.checkpoint()
+                if sub.lagging or sub.outbox.closed:
+                    return
+            units = plan_units(
+                self.handle.series_id,
+                self.series.tf,
+                sub.last_sent,
+                rows[i : i + CATCHUP_SLICE],
+                sub.supports_batch,
+            )
+            self._offer_units(sub, units)
 
     def _offer_units(self, sub: Subscription, units: list[Any]) -> None:
         for unit in units:

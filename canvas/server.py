@@ -16,6 +16,7 @@ from hypercorn.trio import serve as hypercorn_serve
 from actors.coverage import CoverageService
 from actors.directory import Directory
 from actors.ingest import IngestSupervisor
+from actors.replay_jobs import ReplayRunner
 from actors.rollup import RollupService
 from actors.series_actor import ActorDeps
 from canvas.exchange.binance import BinanceEndpoints
@@ -164,6 +165,8 @@ async def start_services(nursery: trio.Nursery, deps: AppDeps) -> None:
         deps.directory, lambda: ingest.rest, s.enable_ingest, clock=deps.clock
     )
     deps.services["coverage"] = await nursery.start(coverage.run)
+    replay = ReplayRunner.from_settings(s, deps.clock)
+    deps.services["replay"] = await nursery.start(replay.run)
 
 
 async def run_until_signal(settings: Settings, on_signal: Any = None) -> None:

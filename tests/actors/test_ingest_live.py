@@ -180,3 +180,29 @@ async def test_ondemand_jobs_refcount_and_capacity(tmp_path):
             with trio.fail_after(10):
                 while (await client.get("/api/market/debug/ingest_state")).json()["jobs"]:
                     await trio.sleep(0.05)
+
+
+async def test_restart_mid_stream_and_backfill_health(tmp_path):
+    async with open_simexchange(SimConfig(start_ms=START_MS, speed=0)) as sim:
+        settings = canvas_settings(tmp_path, sim)
+        async with running_server(tmp_path, **settings) as server, http_client(server) as client:
+            await wait_head(client, latest_closed(sim))
+            h = (await client.get("/api/market/health", params={"series_id": SID})).json()
+            assert h["backfill"]["state"] == "succeeded"
+            assert h["backfill"]["start_missing_candles"] == 30
+            assert h["backfill"]["progress_pct"] == 100
+            await sim.wait_streams(1)
+            sim.clock.advance(60_000)
+            await wait_head(client, latest_closed(sim))
+        # Canvas is down while the exchange moves on; a new process catches up from its head.
+        sim.clock.advance(300_000)
+        async with running_server(tmp_path, **settings) as server, http_client(server) as client:
+            await wait_head(client, latest_closed(sim))
+            await sim.wait_streams(1)
+            sim.clock.advance(60_000)
+            head = latest_closed(sim)
+            await wait_head(client, head)
+            stored = await ledger(client)
+            times = [c["candle_time"] for c in stored]
+            assert times == list(range(times[0], head + 60, 60))
+            assert stored == await exchange_closed(sim, times[0], head)

@@ -90,8 +90,15 @@ def main() -> None:
     parser.add_argument("--candles", type=int, default=1_000_000)
     parser.add_argument("--single", type=int, default=6000)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument(
+        "--metrics",
+        action="store_true",
+        help="run with the debug API and runtime metrics on (to measure their cost)",
+    )
     args = parser.parse_args()
-    with canvas_process() as (url, pid):
+    flags = {"enable_debug_api": "1", "enable_runtime_metrics": "1"} if args.metrics else {}
+    print(f"runtime metrics {'on' if args.metrics else 'off'}")
+    with canvas_process(**flags) as (url, pid):
         rss0 = rss_mb(pid)
         trio.run(single_ingest, url, args.single, args.clients)
         trio.run(batch_ingest, url, args.candles, 2000)

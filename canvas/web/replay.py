@@ -1,0 +1,130 @@
+"""Replay routes (§7.1, §7.3-§7.5): validate, ask the series actor or the job runner, reply."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from quart import Blueprint, Response, current_app, request
+
+from actors import messages as msg
+from canvas.errors import CanvasError, NotFound, ServiceUnavailable
+from canvas.replay import plan
+from canvas.replay.jobs import DONE
+from canvas.replay.package import window_bounds
+from canvas.series_id import SeriesId
+from canvas.web.app import deps_of
+from canvas.web.json_response import json_response
+from canvas.web.params import Body, Query, parse_json_body
+
+blueprint = Blueprint("replay", __name__)
+
+WINDOW_CANDLES_MAX = 5000
+WINDOW_SIZE_MAX = 2000
+SNAPSHOT_INTERVAL_MAX = 200
+# The largest time a query string can carry (18 digits); SQLite integers stop at 2**63.
+TIME_MAX = 10**18 - 1
+
+
+class TargetOutOfRange(CanvasError):
+    """An integer `target_idx` outside the package's bars (§7.5)."""
+
+    status = 422
+    detail = "target_idx_out_of_range"
+
+
+def _runner() -> Any:
+    runner = deps_of(current_app).services.get("replay")
+    if runner is None:
+        raise ServiceUnavailable("replay_unavailable")
+    return runner
+
+
+async def _call(series: SeriesId, fn: Any, **kwargs: Any) -> Any:
+    return await deps_of(current_app).directory.ask(series, msg.Call(fn, kwargs))
+
+
+def _raw_json(*parts: bytes) -> Response:
+    """A reply assembled from stored JSON fragments, sent without re-encoding them."""
+    return Response(b"".join(parts), status=200, content_type="application/json")
+
+
+@blueprint.post("/api/replay/prepare")
+async def prepare():
+    body = Body(parse_json_body(await request.get_data()))
+    raw = body.string("series_id")
+    to_time = body.integer("to_time", lo=0, hi=TIME_MAX)
+    window = body.integer("window_candles", default=2000, lo=1, hi=WINDOW_CANDLES_MAX)
+    body.done()
+    series = SeriesId.parse(raw)
+    return json_response(await _call(series, plan.prepare, to_time=to_time, window_candles=window))
+
+
+@blueprint.post("/api/replay/build")
+async def build():
+    body = Body(parse_json_body(await request.get_data()))
+    raw = body.string("series_id")
+    to_time = body.integer("to_time", lo=0, hi=TIME_MAX)
+    window = body.integer("window_candles", default=2000, lo=1, hi=WINDOW_CANDLES_MAX)
+    size = body.integer("window_size", default=500, lo=1, hi=WINDOW_SIZE_MAX)
+    every = body.integer("snapshot_interval", default=25, lo=1, hi=SNAPSHOT_INTERVAL_MAX)
+    body.done()
+    series = SeriesId.parse(raw)
+    runner = _runner()
+    build_plan = await _call(
+        series,
+        plan.plan_build,
+        to_time=to_time,
+        window_candles=window,
+        window_size=size,
+        snapshot_interval=every,
+    )
+    return json_response(runner.submit(build_plan))
+
+
+@blueprint.get("/api/replay/status")
+async def status():
+    q = Query(request.args)
+    job_id = q.string("job_id")
+    preload = q.boolean("include_preload", default=False)
+    q.done()
+    runner = _runner()
+    record = runner.record(job_id)
+    if record is None:
+        raise NotFound()
+    reply = record.status_reply()
+    if not preload or record.status != DONE:
+        return json_response(reply)
+    parts = await runner.read_window(job_id, record.window_count - 1, with_snapshots=False)
+    if parts is None:
+        raise NotFound()
+    head = json.dumps(reply, separators=(",", ":"))[:-1].encode()
+    return _raw_json(head, b',"preload_window":', parts[0], b"}")
+
+
+@blueprint.get("/api/replay/window")
+async def window():
+    q = Query(request.args)
+    job_id = q.string("job_id")
+    target = q.integer("target_idx", required=True)
+    q.done()
+    runner = _runner()
+    record = runner.record(job_id)
+    if record is None or record.status != DONE:
+        raise NotFound()
+    total = record.metadata["total_candles"]
+    if not 0 <= target < total:
+        raise TargetOutOfRange()
+    index, _, _ = window_bounds(target, record.metadata["window_size"], total)
+    parts = await runner.read_window(job_id, index)
+    if parts is None:
+        raise NotFound()
+    return _raw_json(
+        b'{"job_id":',
+        json.dumps(job_id).encode(),
+        b',"window":',
+        parts[0],
+        b',"factor_snapshots":',
+        parts[1],
+        b"}",
+    )
