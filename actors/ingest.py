@@ -27,7 +27,6 @@ from canvas.series_id import SeriesId
 
 log = logging.getLogger("canvas.ingest")
 
-FORMING_THROTTLE_S = 0.25
 REAP_INTERVAL_S = 1.0
 
 
@@ -102,6 +101,8 @@ class IngestSupervisor:
     max_ondemand: int
     idle_ttl_s: float
     silence_timeout_s: float = 30.0
+    # Forming updates published per job at most this often (display only; never stored).
+    forming_interval_s: float = 1.0
     policy: RestartPolicy = JOB_POLICY
     clock: Callable[[], float] = time.time
     jobs: dict[str, IngestJob] = attrs.Factory(dict)
@@ -315,6 +316,9 @@ class _Feeder:
     job: IngestJob
     held: list[KlineUpdate] | None = attrs.Factory(list)
     last_forming_at: float = -1e9
+    # The newest closed candle this session stored (read from the ledger once, after the
+    # backfill), so a closed message costs no extra round trip to the actor.
+    head: int | None = None
 
     async def on_update(self, update: KlineUpdate) -> None:
         self.job.last_message_at = self.supervisor.clock()
@@ -325,6 +329,7 @@ class _Feeder:
         await self._apply(update)
 
     async def release_held(self) -> None:
+        self.head = await self.supervisor.head_time(self.job.series)
         held, self.held = self.held or [], None
         for update in held:
             await self._apply(update)
@@ -334,16 +339,20 @@ class _Feeder:
         series = self.job.series
         candle = update.candle
         if update.closed:
-            head = await self.supervisor.head_time(series)
-            if head is not None and candle.candle_time > head + series.tf:
+            if self.head is not None and candle.candle_time > self.head + series.tf:
                 # The stream skipped buckets (a reconnect race, a lost message): fill over REST.
                 await self.supervisor.backfill(self.job)
             await self.supervisor.store(series, [candle.as_row()])
             self.job.closed_candles += 1
+            if self.head is None or candle.candle_time > self.head:
+                self.head = candle.candle_time
             return
         now = trio.current_time()
-        if now - self.last_forming_at < FORMING_THROTTLE_S:
+        if now - self.last_forming_at < self.supervisor.forming_interval_s:
             return
+        handle = self.supervisor.directory.handles.get(str(series))
+        if handle is None or not handle.subscribers:
+            return  # forming updates are only ever pushed; nobody is listening
         self.last_forming_at = now
         self.job.forming_updates += 1
         await self.supervisor.directory.ask(series, msg.IngestForming(candle.as_row()))

@@ -55,17 +55,12 @@ class Resync(Request):
 class Analytics(Request):
     """A factor/overlay read or command, run on the series' analytics in a worker thread.
 
-    `method` names a SeriesAnalytics method; `gate` says whether the logic-hash gate and the
-    catch-up of lagging heads apply first.
+    `method` names a SeriesAnalytics method (slices, draw_delta, frame, rebuild); heads left
+    behind by a failed step are caught up first.
     """
 
     method: str
     kwargs: dict[str, Any] = attrs.Factory(dict)
-
-
-@attrs.frozen(eq=False)
-class Inspect(Request):
-    """A snapshot of the actor's heads and subscribers for the operator's view."""
 
 
 @attrs.frozen(eq=False)

@@ -402,21 +402,6 @@ class SeriesActor:
         finally:
             self._sync_heads()
 
-    async def _on_inspect(self, req: m.Inspect) -> dict[str, Any]:
-        h = self.handle
-        return {
-            "series_id": h.series_id,
-            "mailbox_depth": h.mailbox_depth(),
-            "store_head_time": h.store_head,
-            "factor_head_time": h.factor_head,
-            "overlay_head_time": h.overlay_head,
-            "subscribers": len(h.subscribers),
-            "lagging_subscribers": sum(1 for s in h.subscribers.values() if s.lagging),
-            "state": h.state,
-            "crashes": h.crashes,
-            "last_error": h.last_error,
-        }
-
     def _answer_without_ledger(self, req: m.Analytics) -> Any:
         """Answer for a series that never stored a candle, over a throwaway empty ledger,
         so that reads of unknown series create no files."""
@@ -554,7 +539,6 @@ _HANDLERS: dict[type, Callable[[SeriesActor, Any], Any]] = {
     m.Unsubscribe: SeriesActor._on_unsubscribe,
     m.Resync: SeriesActor._on_resync,
     m.Analytics: SeriesActor._on_analytics,
-    m.Inspect: SeriesActor._on_inspect,
     m.Call: SeriesActor._on_call,
     m.GapScan: SeriesActor._on_gap_scan,
     m.BucketMinutes: SeriesActor._on_bucket_minutes,

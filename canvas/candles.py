@@ -39,18 +39,6 @@ class Candle:
     def from_row(cls, row: tuple[Any, ...]) -> Candle:
         return cls(row[0], row[1], row[2], row[3], row[4], row[5])
 
-    @classmethod
-    def from_binance_row(cls, row: list[Any]) -> Candle:
-        """A REST kline row `[open_ms, "o", "h", "l", "c", "v", close_ms, ...]`."""
-        return cls(
-            int(row[0]) // 1000,
-            float(row[1]),
-            float(row[2]),
-            float(row[3]),
-            float(row[4]),
-            float(row[5]),
-        )
-
 
 def _is_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)

@@ -76,11 +76,6 @@ class CoverageMissing(Conflict):
     detail = "coverage_missing"
 
 
-class PayloadTooLarge(CanvasError):
-    status = 413
-    detail = "payload_too_large"
-
-
 class RateLimited(CanvasError):
     status = 429
     detail = "rate_limited"
@@ -113,10 +108,3 @@ class Capacity(CanvasError):
 
     status = 503
     detail = "ondemand_ingest_capacity"
-
-
-class Lagged(CanvasError):
-    """A subscriber's outbox overflowed; it must be caught up from the ledger."""
-
-    status = 503
-    detail = "lagged"

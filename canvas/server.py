@@ -158,6 +158,7 @@ async def start_services(nursery: trio.Nursery, deps: AppDeps) -> None:
         max_backfill_candles=s.ingest_max_backfill_candles,
         max_ondemand=s.ondemand_max_jobs,
         idle_ttl_s=s.ondemand_idle_ttl_s,
+        forming_interval_s=s.ingest_forming_interval_s,
         clock=deps.clock,
     )
     deps.services["ingest"] = await nursery.start(ingest.run)

@@ -114,6 +114,7 @@ _PARSERS: dict[str, Any] = {
     "REQUEST_TIMEOUT_S": _float(0.1),
     "INGEST_BOOTSTRAP_CANDLES": _int(1, 1_000_000),
     "INGEST_MAX_BACKFILL_CANDLES": _int(1, 10_000_000),
+    "INGEST_FORMING_INTERVAL_S": _float(0.0),
     "ONDEMAND_MAX_JOBS": _int(0, 1_000_000),
     "ONDEMAND_IDLE_TTL_S": _float(0.0),
     "DERIVED_TIMEFRAMES": _timeframes,
@@ -171,16 +172,6 @@ class Settings:
                 raise SettingsError(f"{key}: missing from {config_path}")
             values[key] = parse(ENV_PREFIX + key, raw[key])
         return cls(values)
-
-    def evolve(self, **changes: Any) -> Settings:
-        values = dict(self.values)
-        for key, value in changes.items():
-            values[key.upper()] = _PARSERS[key.upper()](ENV_PREFIX + key.upper(), value)
-        return Settings(values)
-
-    def resolve_path(self, value: str) -> Path:
-        """Relative paths are taken from the working directory the server was started in."""
-        return Path(value).expanduser()
 
 
 def load_whitelist(path: Path) -> list[str]:

@@ -28,6 +28,23 @@ def candle_json(row: Row) -> dict[str, Any]:
     }
 
 
+def candles_array_json(rows: Sequence[Row]) -> str:
+    """`[{candle},...]` as JSON text, written directly: a float's repr is its JSON form (the
+    values are validated finite), and this is a third faster than json.dumps over dicts on
+    the two hottest payloads (candle reads and catch-up batches)."""
+    return (
+        "["
+        + ",".join(
+            [
+                f'{{"candle_time":{r[0]},"open":{r[1]!r},"high":{r[2]!r},"low":{r[3]!r},'
+                f'"close":{r[4]!r},"volume":{r[5]!r}}}'
+                for r in rows
+            ]
+        )
+        + "]"
+    )
+
+
 @attrs.frozen
 class Unit:
     """Frames that must be queued together (a gap and the candles it announces)."""
@@ -66,12 +83,9 @@ def plan_units(
 
     def flush() -> None:
         if part:
-            batch = dumps(
-                {
-                    "type": "candles_batch",
-                    "series_id": series_id,
-                    "candles": [candle_json(r) for r in part],
-                }
+            batch = (
+                f'{{"type":"candles_batch","series_id":{dumps(series_id)},'
+                f'"candles":{candles_array_json(part)}}}'
             )
             frames = (gap_frame, batch) if gap_frame else (batch,)
             units.append(Unit(frames, part[-1][0]))

@@ -6,7 +6,6 @@ from collections.abc import Iterable
 
 import apsw
 
-from canvas.candles import Candle
 from canvas.storage.db import register_migrations
 
 register_migrations(
@@ -93,10 +92,6 @@ def range_rows(conn: apsw.Connection, lo: int, hi: int) -> list[Row]:
         f"SELECT {_COLS} FROM candles WHERE candle_time BETWEEN ? AND ? ORDER BY candle_time",
         (lo, hi),
     ).fetchall()
-
-
-def to_candles(rows: Iterable[Row]) -> list[Candle]:
-    return [Candle(*r) for r in rows]
 
 
 def newest_after(conn: apsw.Connection, after: int | None, limit: int) -> list[Row]:

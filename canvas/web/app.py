@@ -40,7 +40,7 @@ class AppDeps:
 
 
 def create_app(deps: AppDeps) -> QuartTrio:
-    from canvas.web import market, ws
+    from canvas.web import coverage, factor, market, operator, replay, top_markets, ws
 
     app = QuartTrio(__name__, root_path=str(Path(__file__).parent))
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
@@ -48,10 +48,8 @@ def create_app(deps: AppDeps) -> QuartTrio:
     app.extensions["canvas"] = deps
     cors = CorsPolicy(deps.settings.cors_origins)
 
-    app.register_blueprint(market.blueprint)
-    app.register_blueprint(ws.blueprint)
-    for extra in _optional_blueprints():
-        app.register_blueprint(extra)
+    for module in (market, ws, factor, replay, coverage, operator, top_markets):
+        app.register_blueprint(module.blueprint)
 
     @app.before_request
     async def preflight():
@@ -84,28 +82,6 @@ def create_app(deps: AppDeps) -> QuartTrio:
         return json_response({"detail": "internal_error"}, 500)
 
     return app
-
-
-def _optional_blueprints() -> list[Any]:
-    """Route groups that exist once their issue has landed (factor, replay, operator views)."""
-    import importlib
-
-    out = []
-    for name in (
-        "canvas.web.factor",
-        "canvas.web.replay",
-        "canvas.web.operator",
-        "canvas.web.top_markets",
-        "canvas.web.coverage",
-    ):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        out.append(module.blueprint)
-    return out
 
 
 def deps_of(app: Any) -> AppDeps:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, current_app, request
+from quart import Blueprint, Response, current_app, request
 
 from actors import messages as msg
 from canvas.candles import candle_problems
@@ -11,7 +11,7 @@ from canvas.series_id import SeriesId
 from canvas.web.app import deps_of
 from canvas.web.json_response import json_response
 from canvas.web.params import Body, Query, parse_json_body
-from canvas.ws_frames import candle_json
+from canvas.ws_frames import candles_array_json, dumps
 
 blueprint = Blueprint("market", __name__)
 
@@ -32,13 +32,12 @@ async def candles():
     if reply["head"] is not None:
         lag = deps.services["metrics"].gauge("market_query_head_lag_seconds", series_id=str(series))
         lag.set(deps.clock() - reply["head"])
-    return json_response(
-        {
-            "series_id": str(series),
-            "server_head_time": reply["head"],
-            "candles": [candle_json(r) for r in reply["rows"]],
-        }
+    head = "null" if reply["head"] is None else str(int(reply["head"]))
+    body = (
+        f'{{"series_id":{dumps(str(series))},"server_head_time":{head},'
+        f'"candles":{candles_array_json(reply["rows"])}}}'
     )
+    return Response(body, content_type="application/json")
 
 
 async def _single_candle_body() -> tuple[SeriesId, tuple]:

@@ -22,6 +22,7 @@ log = logging.getLogger("canvas.ws")
 blueprint = Blueprint("ws", __name__)
 
 CLOSE_GOING_AWAY = 1001
+MAX_SUBSCRIPTIONS = 256
 CLOSE_TRY_AGAIN_LATER = 1013
 
 
@@ -191,6 +192,9 @@ class MarketSocket:
             raise _Refused("invalid supports_batch")
         t0 = time.perf_counter()
         first_time = sid not in self.subscribed
+        if first_time and len(self.subscribed) >= MAX_SUBSCRIPTIONS:
+            # Each subscription holds state in a series actor: bound what one socket can pin.
+            raise _Refused("too many subscriptions")
         if first_time and self.ingest is not None:
             try:
                 await self.ingest.acquire(self.outbox.conn_id, series)

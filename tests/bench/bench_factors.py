@@ -47,8 +47,17 @@ def main() -> None:
             ("draw/delta (live cursor)", "/api/draw/delta", {"series_id": SID}),
         ):
             if name.startswith("draw"):
-                cursor = client.get(path, params={**params, "at_time": head - 60 * 50}).json()
-                params = {**params, "cursor_version_id": cursor["next_cursor"]["version_id"]}
+                # Walk the cursor forward in steps, as a polling client would, so no single
+                # read carries the whole catalog (a cursor-0 read at the head is ~all versions).
+                cursor, first = 0, candles[0]["candle_time"]
+                for t in range(first + 60 * 50_000, head - 60 * 50, 60 * 50_000):
+                    cursor = client.get(
+                        path, params={**params, "at_time": t, "cursor_version_id": cursor}
+                    ).json()["next_cursor"]["version_id"]
+                cursor = client.get(
+                    path, params={**params, "at_time": head - 60 * 50, "cursor_version_id": cursor}
+                ).json()["next_cursor"]["version_id"]
+                params = {**params, "cursor_version_id": cursor}
             lat = []
             for i in range(args.reads):
                 p = dict(params)

@@ -99,13 +99,35 @@ async def bench(args) -> None:
                     await trio.sleep(3)
                     measuring = True
                     cpu0, t0 = cpu_seconds(pid), time.perf_counter()
+                    own0 = cpu_seconds(os.getpid())
+                    if args.profile:
+                        import subprocess
+
+                        subprocess.Popen(
+                            [
+                                "py-spy",
+                                "record",
+                                "-p",
+                                str(pid),
+                                "-o",
+                                args.profile,
+                                "-f",
+                                "raw",
+                                "-d",
+                                str(int(args.seconds) - 1),
+                            ],
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL,
+                        )
                     await trio.sleep(args.seconds)
                     cpu = (cpu_seconds(pid) - cpu0) / (time.perf_counter() - t0)
+                    own = (cpu_seconds(os.getpid()) - own0) / (time.perf_counter() - t0)
                     measuring = False
                     print(
                         f"live: {len(latencies)} deliveries; exchange close -> subscriber p50 "
                         f"{percentile(latencies, 50):.0f} ms, p99 {percentile(latencies, 99):.0f} ms; "
-                        f"server CPU {cpu * 100:.0f}% of one core; RSS {rss_mb(pid):.0f} MB "
+                        f"server CPU {cpu * 100:.0f}% of one core (load generator + exchange: "
+                        f"{own * 100:.0f}%); RSS {rss_mb(pid):.0f} MB "
                         f"(peak {rss_mb(pid, 'VmHWM'):.0f} MB)"
                     )
                     subs.cancel_scope.cancel()
@@ -140,6 +162,7 @@ def main() -> None:
     parser.add_argument("--subs", type=int, default=5)
     parser.add_argument("--messages", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--profile", help="write a py-spy raw profile of the server here")
     trio.run(bench, parser.parse_args())
 
 

@@ -294,3 +294,26 @@ async def test_slow_client_does_not_delay_others_and_is_closed(tmp_path):
                         closed = exc
             assert closed.reason.code == 1013
             assert closed.reason.reason == "slow_consumer"
+
+
+async def test_subscriptions_per_socket_are_capped(tmp_path, monkeypatch):
+    from canvas.web import ws as ws_route
+
+    monkeypatch.setattr(ws_route, "MAX_SUBSCRIPTIONS", 2)
+    async with running_server(tmp_path) as server, http_client(server) as client:
+        await ingest(client, "binance:spot:C/USDT:1m", candle(60))
+        async with ws_client(server) as ws:
+            await subscribe(ws, "binance:spot:A/USDT:1m")
+            await subscribe(ws, "binance:spot:B/USDT:1m")
+            await subscribe(ws, "binance:spot:A/USDT:1m", since=0)  # a re-subscribe is fine
+            await subscribe(ws, "binance:spot:C/USDT:1m")
+            assert await recv_json(ws) == {
+                "type": "error",
+                "code": "bad_request",
+                "message": "too many subscriptions",
+            }
+            await ws.send_message(
+                json.dumps({"type": "unsubscribe", "series_id": "binance:spot:B/USDT:1m"})
+            )
+            await subscribe(ws, "binance:spot:C/USDT:1m")
+            assert times(await recv_json(ws)) == 60
