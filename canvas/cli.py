@@ -54,11 +54,6 @@ def _serve(argv: list[str]) -> int:
         return 2
     from canvas.server import run_until_signal
 
-    # Ledger work runs in worker threads; with the default 5 ms GIL switch interval a busy
-    # worker can hold the event loop off for whole milliseconds at a time. A shorter slice
-    # keeps socket I/O flowing at a small cost in throughput.
-    sys.setswitchinterval(0.0005)
-
     try:
         trio.run(run_until_signal, settings, _arm_hard_exit)
     except BaseException as exc:

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 import httpx
 import trio
 import trio_websocket
+from bench_live import cpu_seconds
 from benchlib import canvas_process, percentile, random_walk, rss_mb
 
 SID = "binance:futures:BTC/USDT:1m"
@@ -67,6 +69,7 @@ async def run(
                 json.dumps({"type": "subscribe", "series_id": SID, "since": start - 60})
             )
         rss_before = rss_mb(pid)
+        cpu0, own0 = cpu_seconds(pid), cpu_seconds(os.getpid())
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
             t0 = time.perf_counter()
             for i, c in enumerate(series):
@@ -82,6 +85,8 @@ async def run(
             with trio.move_on_after(60):
                 await done.wait()
             elapsed = time.perf_counter() - t0
+        server_cpu = (cpu_seconds(pid) - cpu0) / elapsed
+        client_cpu = (cpu_seconds(os.getpid()) - own0) / elapsed
         rss_after = rss_mb(pid)
         nursery.cancel_scope.cancel()
     for s in sockets:
@@ -99,6 +104,8 @@ async def run(
         "p99_ack_ms": percentile(ack_to_first, 99) * 1000,
         "rss_before": rss_before,
         "rss_after": rss_after,
+        "server_cpu": server_cpu,
+        "client_cpu": client_cpu,
     }
 
 
@@ -108,7 +115,8 @@ def report(title: str, r: dict) -> None:
         f"deliveries/s; ingest->last delivery p50 {r['p50_last_ms']:.1f} ms p99 "
         f"{r['p99_last_ms']:.1f} ms; receipt-ack p50 {r['p50_ack_ms']:.2f} ms p99 "
         f"{r['p99_ack_ms']:.2f} ms (negative: the push beat the HTTP ack); "
-        f"server RSS {r['rss_before']:.0f} -> {r['rss_after']:.0f} MB"
+        f"server RSS {r['rss_before']:.0f} -> {r['rss_after']:.0f} MB; CPU: server "
+        f"{r['server_cpu'] * 100:.0f}%, load generator {r['client_cpu'] * 100:.0f}% of a core"
     )
 
 
