@@ -26,15 +26,20 @@ def _window(q: Query) -> int:
     return q.integer("window_candles", default=2000, lo=1, hi=WINDOW_MAX)
 
 
-@blueprint.get("/api/factor/slices")
-async def slices():
+async def _at_time_read(method: str) -> Any:
+    """Routes taking series_id, a required at_time and window_candles."""
     q = Query(request.args)
     raw = q.string("series_id")
     at_time = q.integer("at_time", required=True, lo=0)
     window = _window(q)
     q.done()
     series = SeriesId.parse(raw)
-    return json_response(await _analytics(series, "slices", at_time=at_time, window_candles=window))
+    return json_response(await _analytics(series, method, at_time=at_time, window_candles=window))
+
+
+@blueprint.get("/api/factor/slices")
+async def slices():
+    return await _at_time_read("slices")
 
 
 @blueprint.post("/api/factor/rebuild")
@@ -67,13 +72,7 @@ async def draw_delta():
 
 @blueprint.get("/api/frame/at_time")
 async def frame_at_time():
-    q = Query(request.args)
-    raw = q.string("series_id")
-    at_time = q.integer("at_time", required=True, lo=0)
-    window = _window(q)
-    q.done()
-    series = SeriesId.parse(raw)
-    return json_response(await _analytics(series, "frame", at_time=at_time, window_candles=window))
+    return await _at_time_read("frame")
 
 
 @blueprint.get("/api/frame/live")
