@@ -92,10 +92,37 @@ class Server:
         config.accesslog = None
         config.errorlog = logging.getLogger("hypercorn.error")
         config.keep_alive_timeout = 75
+        relay = _FirstStart(task_status)
         try:
-            await hypercorn_serve(app, config, shutdown_trigger=stop.wait, task_status=task_status)
+            while True:
+                try:
+                    await hypercorn_serve(
+                        app, config, shutdown_trigger=stop.wait, task_status=relay
+                    )
+                    return
+                except Exception:
+                    # hypercorn's trio serve can raise on a malformed WebSocket upgrade; the
+                    # server must outlive one bad client, so serve again on the bound port.
+                    if not relay.binds or stop.is_set():
+                        raise
+                    log.exception("HTTP server failed; serving again on %s", relay.binds)
+                    config.bind = [b.replace("http://", "") for b in relay.binds]
+                    await trio.sleep(0.1)
         finally:
             done.set()
+
+
+class _FirstStart:
+    """Passes hypercorn's first `started(binds)` on; restarts after that start silently."""
+
+    def __init__(self, outer: Any) -> None:
+        self.outer = outer
+        self.binds: list[str] = []
+
+    def started(self, binds: Any = None) -> None:
+        if not self.binds:
+            self.binds = list(binds or [])
+            self.outer.started(binds)
 
 
 def build_services(settings: Settings) -> tuple[ActorDeps, dict[str, Any]]:
