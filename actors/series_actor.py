@@ -14,6 +14,7 @@ from actors.mailbox import Request
 from actors.outbox import Outbox
 from actors.rollup import read_rollup
 from canvas import health
+from canvas.candles import MAX_CANDLE_TIME
 from canvas.errors import CanvasError, PipelineFailed
 from canvas.factors import store as factor_store
 from canvas.metrics import MetricsRegistry
@@ -358,7 +359,9 @@ class SeriesActor:
         return {"head": self.store_head, "rows": await self._db(read)}
 
     async def _on_subscribe(self, req: m.Subscribe) -> None:
-        since = req.since or None
+        # Candle times are below MAX_CANDLE_TIME, so any larger `since` means the same thing;
+        # clamping keeps it inside SQLite's 64-bit integers.
+        since = min(req.since, MAX_CANDLE_TIME) if req.since else None
         sub = Subscription(req.outbox, since, req.supports_batch)
         self.handle.subscribers[req.outbox.conn_id] = sub
         due = await self._due(since)

@@ -9,6 +9,7 @@ import attrs
 from canvas.errors import InvalidSeriesId
 
 MARKETS = ("spot", "futures")
+MAX_SERIES_ID_LENGTH = 100
 _TIMEFRAME = re.compile(r"^([1-9][0-9]*)([mhd])$")
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
 
@@ -39,6 +40,9 @@ class SeriesId:
     def parse(cls, raw: object) -> SeriesId:
         if not isinstance(raw, str) or not raw:
             raise InvalidSeriesId("empty")
+        if len(raw) > MAX_SERIES_ID_LENGTH:
+            # It names a file on disk; keep it well inside file-name limits.
+            raise InvalidSeriesId(f"longer than {MAX_SERIES_ID_LENGTH} characters")
         parts = raw.split(":")
         if len(parts) < 4:
             raise InvalidSeriesId("expected exchange:market:symbol:timeframe")

@@ -115,7 +115,7 @@ def parse_json_body(data: bytes) -> Any:
     """Decode a JSON body strictly (no NaN/Infinity); malformed JSON is a 422."""
     try:
         return json.loads(data, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
         raise ValidationFailed.one(["body"], f"invalid JSON: {exc}", "json_invalid") from None
 
 

@@ -152,7 +152,7 @@ class MarketSocket:
             raise _Refused("invalid message envelope")
         try:
             doc = json.loads(data, parse_constant=_reject)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise _Refused("invalid message envelope") from None
         if not isinstance(doc, dict):
             raise _Refused("invalid message envelope")

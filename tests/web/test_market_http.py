@@ -220,3 +220,15 @@ async def test_concurrent_series_ingest(tmp_path):
         for sid in sids:
             r = await client.get("/api/market/candles", params={"series_id": sid})
             assert len(r.json()["candles"]) == 20
+
+
+async def test_pathological_json_is_a_422_not_a_500(tmp_path):
+    async with running_server(tmp_path) as server, http_client(server) as client:
+        deep = b"[" * 200_000 + b"]" * 200_000
+        for raw in (deep, b"\xff\xfe", b'{"series_id": "\\ud800"}'):
+            r = await client.post(
+                "/api/market/ingest/candle_closed",
+                content=raw,
+                headers={"content-type": "application/json"},
+            )
+            assert r.status_code in (400, 422), (raw[:20], r.status_code, r.text[:200])

@@ -317,3 +317,29 @@ async def test_subscriptions_per_socket_are_capped(tmp_path, monkeypatch):
             )
             await subscribe(ws, "binance:spot:C/USDT:1m")
             assert times(await recv_json(ws)) == 60
+
+
+async def test_deeply_nested_frame_is_an_envelope_error(tmp_path):
+    async with running_server(tmp_path) as server:
+        async with ws_client(server) as ws:
+            await ws.send_message("[" * 30_000 + "]" * 30_000)
+            assert (await recv_json(ws))["message"] == "invalid message envelope"
+            await ws.send_message("{}")
+            assert (await recv_json(ws))["message"] == "missing message type"
+
+
+async def test_huge_since_and_long_series_id(tmp_path):
+    async with running_server(tmp_path) as server, http_client(server) as client:
+        await ingest(client, SID, candle(60))
+        async with ws_client(server) as ws:
+            await subscribe(ws, since=10**30)
+            await subscribe(ws, "binance:spot:" + "A" * 200 + "/USDT:1m")
+            assert (await recv_json(ws))["message"] == "invalid series_id"
+            await ingest(client, SID, candle(120))
+            await assert_silent(ws, 0.2)
+            await subscribe(ws, since=60)
+            assert times(await recv_json(ws)) == 120
+        r = await client.get(
+            "/api/market/candles", params={"series_id": "binance:spot:" + "A" * 200 + "/USDT:1m"}
+        )
+        assert r.status_code == 400
