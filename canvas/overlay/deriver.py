@@ -96,7 +96,9 @@ class OverlayDeriver:
                     iid, definition = marker(ev.kind, ev.payload)
                     versions.append(OverlayVersion(iid, MARKER, t, definition))
             if new_pens:
-                new_pens.sort(key=lambda p: p["start_time"])
+                # Chain order. One candle can confirm two pens that start on the same bar (a
+                # bar that is both resistance and support gives a zero-length pen first).
+                new_pens.sort(key=lambda p: (p["start_time"], p["end_time"]))
                 pens.extend(new_pens)
                 pens_changed = True
         if pens:

@@ -207,7 +207,7 @@ def state_at(conn: apsw.Connection, t: int, tf: int, window_candles: int) -> Jso
             stop_at = vt
         else:
             pens.append(payload)
-    pens.sort(key=lambda p: (p["visible_time"], p["start_time"]))
+    pens.sort(key=lambda p: (p["visible_time"], p["start_time"], p["end_time"]))
     defs = {}
     present = []
     for iid in POLYLINE_IDS:

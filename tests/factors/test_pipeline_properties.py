@@ -159,3 +159,24 @@ def test_inserted_candle_moves_the_overlay_window_without_factor_changes():
 
 def flat_bar(t: int, v: float) -> tuple:
     return (t, v, v, v, v, 1.0)
+
+
+def test_zero_length_pen_is_chained_before_its_successor():
+    """Found by hypothesis: a bar that is both resistance and support gives a zero-length pen
+    confirmed on the same candle as the next pen; with a one-candle overlay window the
+    stored catalog must still equal a one-shot derivation (pens kept in chain order)."""
+    flat_then = [(t, 1.0, 1.0, 1.0, 1.0, 1.0) for t in range(60, 600, 60)]
+    bars = flat_then + [
+        (720, 2.0, 2.0, 2.0, 2.0, 1.0),
+        (900, 1.0, 3.0, 1.0, 3.0, 1.0),
+        (960, 2.0, 2.0, 2.0, 2.0, 1.0),
+        (1020, 1.0, 3.0, 1.0, 3.0, 1.0),
+        (1080, 1.0, 1.0, 1.0, 1.0, 1.0),
+        (1140, 1.0, 1.0, 1.0, 1.0, 1.0),
+    ]
+    params = AnalyticsParams(pivot_window_major=1, pivot_window_minor=1, overlay_window_candles=1)
+    conn = new_db()
+    sa = analytics(conn, params, checkpoint_every=1)
+    for b in bars:
+        apply(conn, sa, [b])
+    assert_matches_one_shot(conn, sa, params)
