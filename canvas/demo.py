@@ -36,7 +36,13 @@ async def _run(settings_overrides: dict[str, object], speed: float) -> None:
                 **settings_overrides,
             )
             server = Server(settings)
-            await nursery.start(server.run)
+
+            async def serve(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED):
+                await server.run(task_status=task_status)
+                # Canvas has shut down gracefully: now stop the simulated exchange too.
+                nursery.cancel_scope.cancel()
+
+            await nursery.start(serve)
             sid = DEMO_SERIES[0]
             print(
                 f"demo: simulated exchange on {handle.base_url} (speed x{speed:g}), "
@@ -49,7 +55,6 @@ async def _run(settings_overrides: dict[str, object], speed: float) -> None:
             )
             async for _ in signals:
                 server.request_stop()
-                nursery.cancel_scope.cancel()
                 break
 
 
