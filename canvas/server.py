@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -85,7 +86,6 @@ class Server:
         self, app: Any, stop: trio.Event, done: trio.Event, *, task_status: Any
     ) -> None:
         config = Config()
-        config.bind = [f"{self.settings.host}:{self.settings.port}"]
         config.graceful_timeout = SHUTDOWN_GRACE_S
         config.websocket_max_message_size = 64 * 1024
         config.websocket_ping_interval = self.settings.ws_ping_interval_s
@@ -93,8 +93,11 @@ class Server:
         config.errorlog = logging.getLogger("hypercorn.error")
         config.keep_alive_timeout = 75
         relay = _FirstStart(task_status)
+        port = self.settings.port
         try:
             while True:
+                # hypercorn takes ownership of the socket we hand it by file descriptor.
+                config.bind = [f"fd://{listen_socket(self.settings.host, port).detach()}"]
                 try:
                     await hypercorn_serve(
                         app, config, shutdown_trigger=stop.wait, task_status=relay
@@ -106,10 +109,45 @@ class Server:
                     if not relay.binds or stop.is_set():
                         raise
                     log.exception("HTTP server failed; serving again on %s", relay.binds)
-                    config.bind = [b.replace("http://", "") for b in relay.binds]
+                    port = int(relay.binds[0].rsplit(":", 1)[1])
                     await trio.sleep(0.1)
         finally:
             done.set()
+
+
+# TCP keepalive and a user timeout on the listening socket; Linux gives every accepted
+# connection the same settings. A peer that vanished without closing (a laptop lid, a dead
+# NAT) is then dropped within about a minute whether its socket is idle (keepalive probes)
+# or has unacknowledged data queued (TCP_USER_TIMEOUT), instead of the kernel's ~15 minutes.
+KEEPALIVE_IDLE_S = 30
+KEEPALIVE_INTERVAL_S = 10
+KEEPALIVE_PROBES = 3
+USER_TIMEOUT_MS = 60_000
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A bound (not yet listening) TCP socket with the options every connection inherits."""
+    family, type_, proto, _, addr = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, type_, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for name, value in (
+            ("TCP_KEEPIDLE", KEEPALIVE_IDLE_S),
+            ("TCP_KEEPINTVL", KEEPALIVE_INTERVAL_S),
+            ("TCP_KEEPCNT", KEEPALIVE_PROBES),
+            ("TCP_USER_TIMEOUT", USER_TIMEOUT_MS),
+        ):
+            if hasattr(socket, name):  # Linux names; other systems keep their defaults
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
+        sock.bind(addr)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 class _FirstStart:
