@@ -343,3 +343,39 @@ async def test_huge_since_and_long_series_id(tmp_path):
             "/api/market/candles", params={"series_id": "binance:spot:" + "A" * 200 + "/USDT:1m"}
         )
         assert r.status_code == 400
+
+
+async def test_subscribe_during_concurrent_ingest_is_exactly_once(tmp_path):
+    """§3.4 #5: candles stored while subscribes are in flight arrive once, after the catch-up."""
+    async with running_server(tmp_path) as server, http_client(server) as client:
+        await ingest(client, SID, *[candle(t) for t in range(60, 60 * 101, 60)])
+        last = 60 * 400
+
+        async def feed():
+            for t in range(60 * 101, last + 60, 60):
+                await ingest(client, SID, candle(t))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(feed)
+            sockets = []
+            for k in range(6):
+                ws_cm = ws_client(server)
+                ws = await nursery.start(_hold, ws_cm)
+                await subscribe(ws, supports_batch=bool(k % 2))
+                sockets.append(ws)
+                await trio.sleep(0.01 * k)
+            for ws in sockets:
+                got: list[int] = []
+                with trio.fail_after(20):
+                    while not got or got[-1] != last:
+                        m = await recv_json(ws)
+                        assert m["type"] in ("candle_closed", "candles_batch"), m
+                        got.extend([times(m)] if m["type"] == "candle_closed" else times(m))
+                assert got == list(range(60, last + 60, 60))
+            nursery.cancel_scope.cancel()
+
+
+async def _hold(ws_cm, *, task_status):
+    async with ws_cm as ws:
+        task_status.started(ws)
+        await trio.sleep_forever()
