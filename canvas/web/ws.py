@@ -221,8 +221,9 @@ class MarketSocket:
         series = SeriesId.parse(sid)
         try:
             await self.deps.directory.ask(series, msg.Unsubscribe(self.outbox))
-        except CanvasError:
-            pass  # the actor is gone: nothing of ours is left there
+        except CanvasError as exc:
+            # The actor is gone (stopped or restarting): nothing of ours is left there.
+            log.debug("unsubscribe from %s: %s", sid, exc.detail)
         if self.ingest is not None:
             self.ingest.release(self.outbox.conn_id, series)
         self.m_active.dec()

@@ -141,7 +141,9 @@ async def test_ingest_disabled_starts_no_job(tmp_path):
                 await ws.send_message(
                     json.dumps({"type": "subscribe", "series_id": "binance:spot:ETH/USDT:1m"})
                 )
-                await trio.sleep(0.1)
+                # Frames are handled in order: once this one is answered, the subscribe is done.
+                await ws.send_message("{}")
+                assert (await recv_json(ws))["message"] == "missing message type"
             state = (await client.get("/api/market/debug/ingest_state")).json()
             assert state["jobs"] == []
 
@@ -163,7 +165,9 @@ async def test_ondemand_jobs_refcount_and_capacity(tmp_path):
                 await b.send_message(
                     json.dumps({"type": "subscribe", "series_id": eth5, "since": 10**10})
                 )
-                await trio.sleep(0.1)
+                for ws in (a, b):  # a round trip on each socket: its subscribe is done
+                    await ws.send_message("{}")
+                    await recv_json(ws)
                 jobs = (await client.get("/api/market/debug/ingest_state")).json()["jobs"]
                 assert [(j["series_id"], j["refcount"], j["pinned"]) for j in jobs] == [
                     (eth1, 2, False)

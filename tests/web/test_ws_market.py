@@ -250,7 +250,8 @@ async def test_origin_check(tmp_path):
 async def test_shutdown_closes_1001(tmp_path):
     async with running_server(tmp_path) as server, ws_client(server) as ws:
         await subscribe(ws)
-        await trio.sleep(0.05)
+        await ws.send_message("{}")  # answered after the subscribe: the socket is live
+        await recv_json(ws)
         server.request_stop()
         with pytest.raises(trio_websocket.ConnectionClosed) as info:
             with trio.fail_after(10):
