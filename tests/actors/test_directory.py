@@ -35,9 +35,11 @@ class Unknown(Request):
 @attrs.frozen(eq=False)
 class Sleep(Request):
     seconds: float
+    began: trio.Event = attrs.Factory(trio.Event)
 
 
 async def _sleep(actor, req):
+    req.began.set()
     await trio.sleep(req.seconds)
     return "slept"
 
@@ -59,8 +61,9 @@ async def test_slow_series_does_not_delay_another(directory, monkeypatch):
     monkeypatch.setitem(series_actor._HANDLERS, Sleep, _sleep)
     await directory.ask(B, msg.IngestClosed([row(60)]))
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(directory.ask, A, Sleep(30))
-        await trio.sleep(0.05)
+        slow = Sleep(30)
+        nursery.start_soon(directory.ask, A, slow)
+        await slow.began.wait()  # series A's actor is now busy for 30 s
         with trio.fail_after(5):
             for t in range(120, 1320, 60):
                 await directory.ask(B, msg.IngestClosed([row(t)]))
