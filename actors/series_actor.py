@@ -16,7 +16,7 @@ from actors.outbox import Outbox
 from actors.rollup import read_rollup
 from canvas import health
 from canvas.candles import MAX_CANDLE_TIME
-from canvas.errors import CanvasError, PipelineFailed
+from canvas.errors import CanvasError, PipelineFailed, ServiceUnavailable
 from canvas.factors import store as factor_store
 from canvas.metrics import MetricsRegistry
 from canvas.series_id import SeriesId
@@ -130,6 +130,11 @@ class SeriesActor:
             task_status.started(self.handle)
             await self._serve()
         finally:
+            # A request taken from the mailbox but not yet served would otherwise never be
+            # answered (its caller would wait for its timeout).
+            for request in self._backlog:
+                request.reply.fail(ServiceUnavailable("series_restarting"))
+            self._backlog.clear()
             with trio.CancelScope(shield=True):
                 await self._db(self._close)
 
