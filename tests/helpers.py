@@ -113,3 +113,15 @@ async def assert_silent(ws: trio_websocket.WebSocketConnection, seconds: float =
     with trio.move_on_after(seconds):
         msg = await ws.get_message()
         raise AssertionError(f"unexpected message {msg}")
+
+
+async def eventually(check, timeout: float = 10, interval: float = 0.02):
+    """Poll `await check()` until it returns a truthy value (returned), failing after
+    `timeout` seconds. For state owned by another task or process that the test can only
+    observe from outside (an HTTP snapshot, a ledger read)."""
+    with trio.fail_after(timeout):
+        while True:
+            result = await check()
+            if result:
+                return result
+            await trio.sleep(interval)

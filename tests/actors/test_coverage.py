@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import trio
-from helpers import candle, http_client, ingest, running_server
+from helpers import candle, eventually, http_client, ingest, running_server
 
 from canvas.simexchange import SimConfig, open_simexchange
 
@@ -23,13 +22,12 @@ def exchange_settings(sim, **extra):
 
 
 async def wait_final(client, job_id):
-    with trio.fail_after(20):
-        while True:
-            r = await client.get("/api/replay/coverage_status", params={"job_id": job_id})
-            assert r.status_code == 200
-            if r.json()["status"] != "building":
-                return r.json()
-            await trio.sleep(0.02)
+    async def finished():
+        r = await client.get("/api/replay/coverage_status", params={"job_id": job_id})
+        assert r.status_code == 200
+        return r.json() if r.json()["status"] != "building" else None
+
+    return await eventually(finished, timeout=20)
 
 
 async def test_backfills_range_from_exchange(tmp_path):

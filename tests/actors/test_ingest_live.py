@@ -6,7 +6,7 @@ import json
 
 import httpx
 import trio
-from helpers import http_client, recv_json, running_server, ws_client
+from helpers import eventually, http_client, recv_json, running_server, ws_client
 
 from actors.restart import RestartPolicy
 from canvas.exchange.binance import BinanceEndpoints
@@ -39,14 +39,12 @@ def latest_closed(sim) -> int:
 
 
 async def wait_head(client: httpx.AsyncClient, want: int, timeout: float = 20) -> None:
-    with trio.fail_after(timeout):
-        while True:
-            body = (
-                await client.get("/api/market/candles", params={"series_id": SID, "limit": 1})
-            ).json()
-            if body["server_head_time"] == want:
-                return
-            await trio.sleep(0.02)
+    async def at_head():
+        params = {"series_id": SID, "limit": 1}
+        body = (await client.get("/api/market/candles", params=params)).json()
+        return body["server_head_time"] == want
+
+    await eventually(at_head, timeout)
 
 
 async def ledger(client: httpx.AsyncClient) -> list[dict]:
@@ -60,6 +58,10 @@ async def exchange_closed(sim, first: int, last: int) -> list[dict]:
     async with BinanceRest.open(endpoints) as rest:
         got = await rest.fetch_closed_range(SeriesId.parse(SID), first, last)
     return [c.as_json() for c in got.candles]
+
+
+async def _in_state(client, state: str) -> bool:
+    return state in await job_states(client)
 
 
 async def job_states(client) -> list[str]:
@@ -106,9 +108,7 @@ async def test_bootstrap_stream_and_faults_leave_no_hole(tmp_path):
                 # Refused connections: the job sits in backoff and recovers.
                 await sim.refuse_connections()
                 sim.clock.advance(120_000)
-                with trio.fail_after(10):
-                    while "backoff" not in await job_states(client):
-                        await trio.sleep(0.02)
+                await eventually(lambda: _in_state(client, "backoff"))
                 await sim.accept_connections()
                 await wait_head(client, latest_closed(sim))
                 head = latest_closed(sim)
@@ -180,10 +180,13 @@ async def test_ondemand_jobs_refcount_and_capacity(tmp_path):
                     "message": "ondemand_ingest_capacity",
                     "series_id": btc,
                 }
+
             # Both connections closed: the job idles out after the TTL.
-            with trio.fail_after(10):
-                while (await client.get("/api/market/debug/ingest_state")).json()["jobs"]:
-                    await trio.sleep(0.05)
+            async def no_jobs():
+                state = await client.get("/api/market/debug/ingest_state")
+                return not state.json()["jobs"]
+
+            await eventually(no_jobs)
 
 
 async def test_restart_mid_stream_and_backfill_health(tmp_path):

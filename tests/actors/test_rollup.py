@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-import trio
-from helpers import candle, http_client, ingest, recv_json, running_server, ws_client
+from helpers import candle, eventually, http_client, ingest, recv_json, running_server, ws_client
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -53,11 +52,10 @@ async def test_fill_on_first_use_then_follow_the_base(tmp_path):
             assert m["candle"]["high"] == 9.0 and m["candle"]["volume"] == 5.0
         # A changed base minute changes its derived bucket (late data for the derived series).
         await ingest(client, B1, candle(0, 1.0, h=50.0))
-        with trio.fail_after(5):
-            while True:
-                first = (
-                    await client.get("/api/market/candles", params={"series_id": B5, "limit": 5000})
-                ).json()["candles"][0]
-                if first["high"] == 50.0:
-                    break
-                await trio.sleep(0.02)
+
+        async def bucket_follows_base():
+            params = {"series_id": B5, "limit": 5000}
+            first = (await client.get("/api/market/candles", params=params)).json()["candles"][0]
+            return first["high"] == 50.0
+
+        await eventually(bucket_follows_base, timeout=5)
