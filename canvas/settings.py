@@ -85,6 +85,17 @@ def _timeframes(key: str, raw: object) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _choice(*allowed: str, upper: bool = False):
+    def parse(key: str, raw: object) -> str:
+        text = str(raw).strip()
+        text = text.upper() if upper else text.lower()
+        if text not in allowed:
+            raise SettingsError(f"{key}: expected one of {'/'.join(allowed)}, got {raw!r}")
+        return text
+
+    return parse
+
+
 def _origins(key: str, raw: object) -> tuple[str, ...]:
     return tuple(o.strip() for o in str(raw).split(",") if o.strip())
 
@@ -125,6 +136,12 @@ _PARSERS: dict[str, Any] = {
     "BINANCE_FUTURES_BASE_URL": _str,
     "BINANCE_SPOT_WS_BASE_URL": _str,
     "BINANCE_FUTURES_WS_BASE_URL": _str,
+    "INGEST_STREAMS_PER_CONNECTION": _int(1, 1024),
+    "API_TOKEN": _str,
+    "API_TOKEN_SCOPE": _choice("control", "all"),
+    "LOG_LEVEL": _choice("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", upper=True),
+    "LOG_FORMAT": _choice("text", "json"),
+    "ACCESS_LOG": _bool,
 }
 
 
