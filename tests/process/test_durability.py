@@ -158,8 +158,11 @@ async def test_kill_9_under_load_loses_no_acknowledged_write(tmp_path, servers):
             for k in range(4):
                 nursery.start_soon(_ignore_transport, single_writer, client, k + 1)
             nursery.start_soon(_ignore_transport, batch_writer, client)
-            with trio.fail_after(30):
-                while len(acked_single) < 300 or len(acked_batches) < 10:
+            # Every single write lands behind the batch writer's head (late data, a factor
+            # recompute each), so this pace depends on the machine's load: the cap is a
+            # liveness bound, not a performance figure.
+            with trio.fail_after(120):
+                while len(acked_single) < 150 or len(acked_batches) < 5:
                     await trio.sleep(0.01)
             server.proc.kill()  # SIGKILL in the middle of the load
             server.proc.wait()
