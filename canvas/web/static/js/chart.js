@@ -2,6 +2,7 @@
 // anchor markers (createSeriesMarkers) and the overlay primitive for lines and boxes.
 // It keeps its own copy of the closed candles so sessions and tests can read what is drawn.
 
+import { featureCounts, renderDrawings } from "./drawings.js";
 import { OverlayPrimitive } from "./overlay.js";
 import { formatVolume, pricePrecision } from "./series.js";
 
@@ -142,6 +143,22 @@ export class ChartView {
     this.candleSeries.update(toBar(c));
     this.volumeSeries.update(toVolume(c));
     this.showOhlc(null);
+  }
+
+  /**
+   * Draw the active instructions `pairs` ([id, definition]) whose features are switched on in
+   * `features`, markers limited to the loaded bars; returns what was drawn (with counts).
+   */
+  showDrawings(pairs, features) {
+    const rendered = renderDrawings(
+      pairs,
+      (feature) => features.visible(feature),
+      this.firstTime(),
+      this.lastTime(),
+    );
+    this.setDrawings(rendered);
+    features.observe(featureCounts(pairs));
+    return rendered;
   }
 
   /** Markers, polylines and boxes from drawings.renderDrawings. */

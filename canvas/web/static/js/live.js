@@ -8,7 +8,7 @@
 // older incremental reply.
 
 import { ApiError } from "./api.js";
-import { DrawState, featureCounts, renderDrawings } from "./drawings.js";
+import { DrawState, renderDrawings } from "./drawings.js";
 import { MarketFeed } from "./feed.js";
 
 const PAGE_LIMIT = 5000; // the contract's largest `limit`
@@ -216,15 +216,7 @@ export class LiveSession {
 
   /** Recompute markers, lines and boxes from the draw state and the feature toggles. */
   redraw() {
-    const pairs = [...this.draw.activeDefinitions()];
-    this.rendered = renderDrawings(
-      pairs,
-      (feature) => this.features.visible(feature),
-      this.chart.firstTime(),
-      this.chart.lastTime(),
-    );
-    this.chart.setDrawings(this.rendered);
-    this.features.observe(featureCounts(pairs));
+    this.rendered = this.chart.showDrawings([...this.draw.activeDefinitions()], this.features);
   }
 
   /** The visible range moved: near the left edge, page older candles in with `before`. */

@@ -2,7 +2,7 @@
 // then play it bar by bar from /api/replay/window — the package's own candles, its draw state
 // (base + patch, checkpoints + diffs) and its factor snapshots at each bar.
 
-import { featureCounts, renderDrawings, replayDefinitions } from "./drawings.js";
+import { renderDrawings, replayDefinitions } from "./drawings.js";
 import { formatTime } from "./series.js";
 
 const MAX_WINDOW_CANDLES = 2000;
@@ -215,15 +215,7 @@ export class ReplaySession {
   paint() {
     const win = this.cache[Math.floor(this.idx / this.windowSize)];
     const t = this.bar(this.idx).time;
-    const pairs = replayDefinitions(win.window, this.idx, t);
-    this.rendered = renderDrawings(
-      pairs,
-      (f) => this.features.visible(f),
-      this.chart.firstTime(),
-      this.chart.lastTime(),
-    );
-    this.chart.setDrawings(this.rendered);
-    this.features.observe(featureCounts(pairs));
+    this.rendered = this.chart.showDrawings(replayDefinitions(win.window, this.idx, t), this.features);
     this.snapshots = this.snapshotsAt(win.factor_snapshots || [], t);
     const rows = Object.entries(this.snapshots).map(
       ([name, snap]) => `<div class="factor"><span>${name}</span><span>${describe(snap)}</span></div>`,
