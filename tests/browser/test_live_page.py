@@ -41,6 +41,15 @@ def next_candle(last: dict, tf: int = 60, price: float | None = None) -> dict:
     }
 
 
+def wait_for_candle(page, candle_time: int, timeout_ms: int = 5000) -> None:
+    """Wait until the page's newest closed candle is `candle_time`."""
+    page.wait_for_function(
+        "(t) => window.__canvas.candles().at(-1).candle_time === t",
+        arg=candle_time,
+        timeout=timeout_ms,
+    )
+
+
 def held(page) -> list[dict]:
     return page.evaluate("window.__canvas.candles()")
 
@@ -88,11 +97,7 @@ def test_candle_ingested_over_http_appears_within_a_second(demo, page):
         candle = next_candle(last)
         demo.ingest(sid, [candle])
         posted = time.monotonic()
-        page.wait_for_function(
-            "(t) => window.__canvas.candles().at(-1).candle_time === t",
-            arg=candle["candle_time"],
-            timeout=1000,
-        )
+        wait_for_candle(page, candle["candle_time"], timeout_ms=1000)
         assert time.monotonic() - posted < 1.0
         last = candle
     assert_same_as_http(demo, page, sid)
@@ -112,19 +117,11 @@ def test_dropped_socket_reconnects_without_loss(demo, page):
         last = next_candle(last)
         demo.ingest(sid, [last])
     page.wait_for_function("() => window.__canvas.state().wsOpens >= 2", timeout=10000)
-    page.wait_for_function(
-        "(t) => window.__canvas.candles().at(-1).candle_time === t",
-        arg=last["candle_time"],
-        timeout=5000,
-    )
+    wait_for_candle(page, last["candle_time"])
     # And the stream goes on after the reconnect.
     after = next_candle(last)
     demo.ingest(sid, [after])
-    page.wait_for_function(
-        "(t) => window.__canvas.candles().at(-1).candle_time === t",
-        arg=after["candle_time"],
-        timeout=5000,
-    )
+    wait_for_candle(page, after["candle_time"])
     mine = assert_same_as_http(demo, page, sid)
     assert len(mine) == len(seed) + 5
     assert page.console.errors == []

@@ -40,11 +40,13 @@ export class LiveSession {
       this.readFrame(),
     ]);
     if (this.stopped) return;
+    this.stats.dataMs = performance.now();
     this.chart.setCandles(page.candles);
     this.chart.fitRecent();
     this.history.exhausted = page.candles.length < this.bars;
     if (frame) this.draw.apply(frame.draw_state, 0);
     this.redraw();
+    this.stats.handedMs = performance.now();
     this.stats.phase = "live";
     requestAnimationFrame(() => {
       this.stats.firstPaintMs = performance.now();
@@ -259,6 +261,8 @@ export class LiveSession {
       series_id: this.sid,
       phase: this.stats.phase,
       firstPaintMs: this.stats.firstPaintMs,
+      dataMs: this.stats.dataMs ?? null,
+      handedMs: this.stats.handedMs ?? null,
       closedReceived: this.stats.closedReceived,
       wsOpens: this.feed ? this.feed.opens : 0,
       cursor: this.draw.cursor,

@@ -56,16 +56,20 @@ class App {
       tab.addEventListener("click", () => this.navigate(this.seriesId, tab.dataset.view));
     }
     window.addEventListener("popstate", () => this.fromUrl(false));
-    const whitelist = await this.api
-      .get("/api/market/whitelist")
-      .catch(() => ({ series_ids: [] }));
-    this.whitelist = whitelist.series_ids || [];
     this.picker = new Picker({
       api: this.api,
       whitelist: this.whitelist,
       go: (sid) => this.navigate(sid, this.view === "ops" ? "chart" : this.view),
       current: () => parseSeries(this.seriesId),
     });
+    const whitelist = this.api
+      .get("/api/market/whitelist")
+      .then((reply) => this.whitelist.push(...(reply.series_ids || [])))
+      .catch(() => null);
+    // Only a page without a series_id needs the whitelist before it can open a series.
+    if (!parseSeries(new URLSearchParams(window.location.search).get("series_id"))) {
+      await whitelist;
+    }
     this.fromUrl(false);
     // The catalog only refines labels and defaults: the chart does not wait for it.
     this.features.load().then(() => this.redraw());
