@@ -64,8 +64,14 @@ def first_paint(browser, url: str, n: int, runs: int) -> dict:
         }
         context.close()
     return {
-        "first_paint_cold_ms": {"median": statistics.median(cold), "max": max(cold)},
-        "first_paint_warm_ms": {"median": statistics.median(warm), "max": max(warm)},
+        "first_paint_cold_ms": {
+            "median": round(statistics.median(cold), 1),
+            "max": round(max(cold), 1),
+        },
+        "first_paint_warm_ms": {
+            "median": round(statistics.median(warm), 1),
+            "max": round(max(warm), 1),
+        },
         "drawn": drawn,
     }
 

@@ -104,6 +104,31 @@ def test_candle_ingested_over_http_appears_within_a_second(demo, page):
     assert page.console.errors == []
 
 
+def test_forming_candle_updates_then_closes(demo, page):
+    sid = "local:spot:FORM/USDT:1m"
+    seed = wave(60)
+    demo.ingest(sid, seed)
+    page.goto(f"{demo.base_url}/?series_id={sid}")
+    wait_live(page)
+    forming = next_candle(seed[-1])
+    for close in (forming["close"], forming["close"] + 1.0):
+        update = {**forming, "close": close, "high": max(forming["high"], close)}
+        r = demo.http.post(
+            "/api/market/ingest/candle_forming", json={"series_id": sid, "candle": update}
+        )
+        assert r.status_code == 200, r.text
+        page.wait_for_function("(c) => window.__canvas.forming()?.close === c", arg=close)
+        bars = page.evaluate("window.__canvas.bars()")
+        assert bars[-1]["time"] == forming["candle_time"] and bars[-1]["close"] == close
+        assert held(page)[-1] == seed[-1]  # a forming candle is drawn, never held as closed
+    demo.ingest(sid, [forming])
+    wait_for_candle(page, forming["candle_time"])
+    assert page.evaluate("window.__canvas.forming()") is None
+    assert page.evaluate("window.__canvas.bars()")[-1]["close"] == forming["close"]
+    assert_same_as_http(demo, page, sid)
+    assert page.console.errors == []
+
+
 def test_dropped_socket_reconnects_without_loss(demo, page):
     sid = "local:spot:DROP/USDT:1m"
     seed = wave(100)

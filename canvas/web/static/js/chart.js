@@ -42,7 +42,7 @@ export class ChartView {
         vertLines: { color: "rgba(42,46,57,0.55)" },
         horzLines: { color: "rgba(42,46,57,0.55)" },
       },
-      rightPriceScale: { borderColor: "#2a2e39", scaleMargins: { top: 0.12, bottom: 0.22 } },
+      rightPriceScale: { borderColor: "#2a2e39", scaleMargins: { top: 0.2, bottom: 0.2 } },
       timeScale: {
         borderColor: "#2a2e39",
         timeVisible: true,
