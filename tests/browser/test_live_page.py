@@ -50,6 +50,14 @@ def wait_for_candle(page, candle_time: int, timeout_ms: int = 5000) -> None:
     )
 
 
+def open_wave(demo, page, sid: str, n: int) -> tuple[list[dict], dict]:
+    """Store n wave candles in `sid`, open its live chart; the candles and the page state."""
+    seed = wave(n)
+    demo.ingest(sid, seed)
+    page.goto(f"{demo.base_url}/?series_id={sid}")
+    return seed, wait_live(page)
+
+
 def held(page) -> list[dict]:
     return page.evaluate("window.__canvas.candles()")
 
@@ -88,10 +96,7 @@ def test_page_loads_and_draws_the_stored_candles(demo, page):
 
 def test_candle_ingested_over_http_appears_within_a_second(demo, page):
     sid = "local:spot:LIVE/USDT:1m"
-    seed = wave(120)
-    demo.ingest(sid, seed)
-    page.goto(f"{demo.base_url}/?series_id={sid}")
-    wait_live(page)
+    seed, _ = open_wave(demo, page, sid, 120)
     last = seed[-1]
     for _ in range(3):
         candle = next_candle(last)
@@ -106,10 +111,7 @@ def test_candle_ingested_over_http_appears_within_a_second(demo, page):
 
 def test_forming_candle_updates_then_closes(demo, page):
     sid = "local:spot:FORM/USDT:1m"
-    seed = wave(60)
-    demo.ingest(sid, seed)
-    page.goto(f"{demo.base_url}/?series_id={sid}")
-    wait_live(page)
+    seed, _ = open_wave(demo, page, sid, 60)
     forming = next_candle(seed[-1])
     for close in (forming["close"], forming["close"] + 1.0):
         update = {**forming, "close": close, "high": max(forming["high"], close)}
@@ -131,10 +133,7 @@ def test_forming_candle_updates_then_closes(demo, page):
 
 def test_dropped_socket_reconnects_without_loss(demo, page):
     sid = "local:spot:DROP/USDT:1m"
-    seed = wave(100)
-    demo.ingest(sid, seed)
-    page.goto(f"{demo.base_url}/?series_id={sid}")
-    wait_live(page)
+    seed, _ = open_wave(demo, page, sid, 100)
     page.evaluate("window.__canvas.dropSocket()")
     # Written while the page is reconnecting (its first retry waits 250-500 ms).
     last = seed[-1]
@@ -183,10 +182,7 @@ def expected_drawings(demo, sid: str, window: int, first: int, last: int) -> tup
 
 def test_drawings_match_draw_delta(demo, page):
     sid = "local:spot:DRAW/USDT:1m"
-    seed = wave(400)
-    demo.ingest(sid, seed)
-    page.goto(f"{demo.base_url}/?series_id={sid}")
-    state = wait_live(page)
+    seed, state = open_wave(demo, page, sid, 400)
     mine = held(page)
     want, head = expected_drawings(
         demo, sid, state["windowCandles"], mine[0]["candle_time"], mine[-1]["candle_time"]
