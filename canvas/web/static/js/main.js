@@ -185,6 +185,11 @@ class App {
     const el = $("history-status");
     el.textContent = text || "";
     el.classList.toggle("hidden", !text);
+    clearTimeout(this.historyTimer);
+    // A finished load ("Start of history", an error) fades; one in progress ("…") stays.
+    if (text && !text.endsWith("…")) {
+      this.historyTimer = setTimeout(() => el.classList.add("hidden"), 4000);
+    }
   }
 }
 

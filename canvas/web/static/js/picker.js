@@ -160,7 +160,8 @@ export class Picker {
   fill(id, ids, emptyText, decorate) {
     const list = document.getElementById(id);
     const items = ids.filter((s) => this.matches(s)).map((s) => this.item(s, decorate?.(s)));
-    list.replaceChildren(...(items.length ? items : [el("li", "empty", emptyText)]));
+    const empty = ids.length ? "No match" : emptyText;
+    list.replaceChildren(...(items.length ? items : [el("li", "empty", empty)]));
   }
 
   render() {
