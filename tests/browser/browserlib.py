@@ -18,11 +18,10 @@ OPTIONAL_ROUTES = ("/api/factor/catalog",)
 
 
 def chromium_path() -> str | None:
-    for candidate in (
-        os.environ.get("CANVAS_CHROMIUM"),
-        shutil.which("chromium"),
-        "/usr/bin/chromium",
-    ):
+    """The system Chromium: $CANVAS_CHROMIUM when set (only that), else `chromium` on PATH."""
+    explicit = os.environ.get("CANVAS_CHROMIUM")
+    candidates = [explicit] if explicit else [shutil.which("chromium"), "/usr/bin/chromium"]
+    for candidate in candidates:
         if candidate and Path(candidate).exists():
             return candidate
     return None

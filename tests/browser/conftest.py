@@ -20,6 +20,13 @@ import pytest
 from browserlib import DEMO_SERIES, ENABLE_HINT, ROOT, ConsoleLog, Demo, chromium_path
 
 
+def pytest_terminal_summary(terminalreporter) -> None:
+    """One line at the end of the run when the browser tests could not run."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    if any(ENABLE_HINT in str(getattr(r, "longrepr", "")) for r in skipped):
+        terminalreporter.write_line(f"browser tests skipped — {ENABLE_HINT}")
+
+
 def _require_browser() -> str:
     path = chromium_path()
     try:
