@@ -64,6 +64,9 @@ def demo(tmp_path_factory) -> Iterator[Demo]:
         # Small pivot windows: a few hundred candles already carry pivots and pens.
         "TRADE_CANVAS_PIVOT_WINDOW_MAJOR": "10",
         "TRADE_CANVAS_PIVOT_WINDOW_MINOR": "3",
+        # A burst of more candles than this reaches the page as a gap it re-reads over HTTP.
+        "TRADE_CANVAS_MARKET_WS_CATCHUP_LIMIT": "50",
+        "TRADE_CANVAS_ENABLE_FACTOR_REBUILD": "1",
     }
     command = [sys.executable, "-m", "canvas.cli", "demo", "--data-dir", str(data)]
     with open(data / "demo.log", "wb") as log:

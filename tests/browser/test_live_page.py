@@ -151,6 +151,52 @@ def test_dropped_socket_reconnects_without_loss(demo, page):
     assert page.console.errors == []
 
 
+def test_burst_over_the_catchup_limit_is_read_over_http(demo, page):
+    """80 candles at once, 50 pushed (§3.4): the page fills the gap over HTTP, in order."""
+    sid = "local:spot:GAP/USDT:1m"
+    seed, _ = open_wave(demo, page, sid, 100)
+    burst = [next_candle(seed[-1])]
+    for _ in range(79):
+        burst.append(next_candle(burst[-1]))
+    demo.ingest(sid, burst)
+    wait_for_candle(page, burst[-1]["candle_time"])
+    assert page.evaluate("window.__canvas.state().gapsFilled") >= 1
+    mine = assert_same_as_http(demo, page, sid)
+    assert len(mine) == 180
+    assert page.console.errors == []
+
+
+def test_late_data_and_rebuild_redraw_from_the_server(demo, page):
+    """factor.rewind re-reads the changed candles and drawings; factor.rebuild the drawings."""
+    sid = "local:spot:LATE/USDT:1m"
+    seed, state = open_wave(demo, page, sid, 300)
+    resets = page.evaluate("window.__canvas.state().drawResets")
+    # A corrected old candle far above the rest: a new pivot, so pens and pivots change.
+    late = dict(seed[200])
+    late.update(high=500.0, close=400.0)
+    demo.ingest(sid, [late])
+    page.wait_for_function(
+        "([t, c]) => window.__canvas.candles().some((k) => k.candle_time === t && k.close === c)",
+        arg=[late["candle_time"], late["close"]],
+    )
+    page.wait_for_function("(n) => window.__canvas.state().drawResets > n", arg=resets)
+    assert_same_as_http(demo, page, sid)
+    mine = held(page)
+    want, _ = expected_drawings(
+        demo, sid, state["windowCandles"], mine[0]["candle_time"], mine[-1]["candle_time"]
+    )
+    got = page.evaluate("window.__canvas.counts()")
+    assert {k: got[k] for k in want} == want
+
+    resets = page.evaluate("window.__canvas.state().drawResets")
+    r = demo.http.post("/api/factor/rebuild", json={"series_id": sid})
+    assert r.status_code == 200, r.text
+    page.wait_for_function("(n) => window.__canvas.state().drawResets > n", arg=resets)
+    got = page.evaluate("window.__canvas.counts()")
+    assert {k: got[k] for k in want} == want
+    assert page.console.errors == []
+
+
 def expected_drawings(demo, sid: str, window: int, first: int, last: int) -> tuple[dict, int]:
     """Counts of what the page should draw, from /api/draw/delta at cursor 0."""
     r = demo.http.get(

@@ -29,7 +29,14 @@ export class LiveSession {
     this.drawReset = false;
     this.history = { loading: false, exhausted: false };
     this.rendered = renderDrawings([], () => true, null, null);
-    this.stats = { phase: "loading", firstPaintMs: null, latencies: [], closedReceived: 0 };
+    this.stats = {
+      phase: "loading",
+      firstPaintMs: null,
+      latencies: [],
+      closedReceived: 0,
+      drawResets: 0, // draw state re-read from cursor 0 (after factor.rewind / factor.rebuild)
+      gapsFilled: 0,
+    };
     this.feed = null;
   }
 
@@ -138,6 +145,7 @@ export class LiveSession {
 
   /** Read what a `gap` announced over HTTP: everything after the last candle, below `actual`. */
   async fillGap(actual) {
+    this.stats.gapsFilled += 1;
     for (;;) {
       const last = this.chart.lastTime();
       const page = await this.api.get("/api/market/candles", {
@@ -207,6 +215,7 @@ export class LiveSession {
     }
     if (this.stopped) return;
     this.draw.apply(reply, cursor);
+    if (cursor === 0) this.stats.drawResets += 1;
     this.ui.notice(null);
     this.redraw();
   }
@@ -264,6 +273,8 @@ export class LiveSession {
       dataMs: this.stats.dataMs ?? null,
       handedMs: this.stats.handedMs ?? null,
       closedReceived: this.stats.closedReceived,
+      drawResets: this.stats.drawResets,
+      gapsFilled: this.stats.gapsFilled,
       wsOpens: this.feed ? this.feed.opens : 0,
       cursor: this.draw.cursor,
       drawToTime: this.draw.toTime,
