@@ -167,6 +167,28 @@ def test_zhongshu_boxes_anchor_lines_and_counts(demo, page):
     assert out["counts"]["zhongshu"] == 2 and out["counts"]["anchorSwitch"] == 0
 
 
+def test_legend_counts_pens_and_boxes(demo, page):
+    page.goto(f"{demo.base_url}/?view=ops")
+    pen = {
+        "type": "polyline",
+        "feature": "pen.confirmed",
+        "points": [{"time": t, "value": v} for t, v in ((120, 4), (180, 1), (240, 5))],
+    }
+    counts = page.evaluate(
+        """async (pairs) => (await import('/static/js/drawings.js')).featureCounts(pairs)""",
+        [*Z1_AT_660, ["pen.confirmed", pen]],
+    )
+    assert counts == {
+        "anchor.switch": 1,
+        "pivot.major": 2,
+        "zhongshu.dead": 1,
+        "zhongshu.alive": 1,
+        "anchor.current": 1,
+        "anchor.history": 1,
+        "pen.confirmed": 2,
+    }
+
+
 def test_replay_draw_state_from_checkpoints_and_diffs(demo, page):
     """§7.5: base + patch by visible time; nearest checkpoint, then the diffs after it."""
     page.goto(f"{demo.base_url}/?view=ops")

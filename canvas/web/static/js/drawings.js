@@ -41,11 +41,18 @@ export class DrawState {
   }
 }
 
-/** Active instructions per feature (the legend's counts, and its fallback list). */
+/**
+ * What the legend counts per feature (and its fallback list of features): confirmed pens (one
+ * polyline chains them all), zhongshu boxes (two edges each), every other instruction once.
+ */
 export function featureCounts(pairs) {
   const counts = {};
-  for (const [, def] of pairs) {
-    if (def && def.feature) counts[def.feature] = (counts[def.feature] || 0) + 1;
+  for (const [id, def] of pairs) {
+    if (!def || !def.feature) continue;
+    let n = 1;
+    if (def.feature === "pen.confirmed") n = Math.max(0, (def.points || []).length - 1);
+    else if (def.feature.startsWith("zhongshu.")) n = id.endsWith(":top") ? 1 : 0;
+    counts[def.feature] = (counts[def.feature] || 0) + n;
   }
   return counts;
 }
