@@ -26,8 +26,11 @@ class IngestForming(Request):
 
 @attrs.frozen(eq=False)
 class QueryCandles(Request):
+    """A page of closed candles (§2.1): `since`/`before` are exclusive bounds, None is open."""
+
     since: int | None
     limit: int
+    before: int | None = None
 
 
 @attrs.frozen(eq=False)

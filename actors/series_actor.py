@@ -386,9 +386,7 @@ class SeriesActor:
             return {"head": None, "rows": []}
 
         def read() -> list[Row]:
-            if req.since is None:
-                return ledger.tail(self.conn, req.limit)
-            return ledger.since(self.conn, req.since, req.limit)
+            return ledger.page(self.conn, req.since, req.before, req.limit)
 
         return {"head": self.store_head, "rows": await self._db(read)}
 

@@ -47,6 +47,7 @@ async def _run(settings_overrides: dict[str, object], speed: float) -> None:
             print(
                 f"demo: simulated exchange on {handle.base_url} (speed x{speed:g}), "
                 f"Canvas on {server.base_url}\n"
+                f"  open {server.base_url}/ in a browser for the chart page\n"
                 f"  curl '{server.base_url}/api/market/candles?series_id={sid}&limit=3'\n"
                 f"  curl '{server.base_url}/api/frame/live?series_id={sid}'\n"
                 f"  curl '{server.base_url}/api/market/debug/ingest_state'\n"

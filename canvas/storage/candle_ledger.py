@@ -68,22 +68,27 @@ def floor_time(conn: apsw.Connection, t: int) -> int | None:
     ).fetchone()[0]
 
 
-def tail(conn: apsw.Connection, limit: int, *, upto: int | None = None) -> list[Row]:
-    """The newest `limit` rows (at or before `upto`), ascending."""
-    rows = conn.execute(
-        f"SELECT {_COLS} FROM candles WHERE candle_time <= ? ORDER BY candle_time DESC LIMIT ?",
-        (upto if upto is not None else 2**62, limit),
-    ).fetchall()
-    rows.reverse()
-    return rows
+# The two shapes of a §2.1 page; each is one range scan of the candle_time key from the end it
+# keeps (the tests check the query plans).
+PAGE_NEWEST = f"SELECT {_COLS} FROM candles WHERE candle_time < ? ORDER BY candle_time DESC LIMIT ?"
+PAGE_AFTER = (
+    f"SELECT {_COLS} FROM candles WHERE candle_time > ? AND candle_time < ?"
+    " ORDER BY candle_time LIMIT ?"
+)
 
 
-def since(conn: apsw.Connection, after: int, limit: int) -> list[Row]:
-    """The first `limit` rows with candle_time > after, ascending."""
-    return conn.execute(
-        f"SELECT {_COLS} FROM candles WHERE candle_time > ? ORDER BY candle_time LIMIT ?",
-        (after, limit),
-    ).fetchall()
+def page(conn: apsw.Connection, since: int | None, before: int | None, limit: int) -> list[Row]:
+    """One page of `GET /api/market/candles` (§2.1), ascending.
+
+    Without `since`: the newest `limit` rows below `before`. With `since`: the first `limit`
+    rows after it (and below `before`). Both bounds are exclusive; None means open.
+    """
+    hi = before if before is not None else 2**62
+    if since is None:
+        rows = conn.execute(PAGE_NEWEST, (hi, limit)).fetchall()
+        rows.reverse()
+        return rows
+    return conn.execute(PAGE_AFTER, (since, hi, limit)).fetchall()
 
 
 def range_rows(conn: apsw.Connection, lo: int, hi: int) -> list[Row]:

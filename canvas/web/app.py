@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 from actors.directory import Directory
 from canvas.errors import CanvasError, ValidationFailed
 from canvas.settings import Settings
+from canvas.web import pages
 from canvas.web.cors import CorsPolicy
 from canvas.web.json_response import json_response
 
@@ -42,7 +43,8 @@ class AppDeps:
 def create_app(deps: AppDeps) -> QuartTrio:
     from canvas.web import coverage, factor, market, operator, replay, top_markets, ws
 
-    app = QuartTrio(__name__, root_path=str(Path(__file__).parent))
+    # static_folder=None: the page's files are served by canvas.web.pages, with cache headers.
+    app = QuartTrio(__name__, root_path=str(Path(__file__).parent), static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = True
     app.extensions["canvas"] = deps
@@ -81,6 +83,7 @@ def create_app(deps: AppDeps) -> QuartTrio:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return json_response({"detail": "internal_error"}, 500)
 
+    app.register_blueprint(pages.blueprint)  # the chart page (§10), canvas/web/pages.py
     return app
 
 

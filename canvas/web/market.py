@@ -1,4 +1,4 @@
-"""Market routes (§2.1–2.5): candles, closed/forming/batch ingest, whitelist."""
+"""Market routes (§2.1–2.5): candle pages, closed/forming/batch ingest, whitelist."""
 
 from __future__ import annotations
 
@@ -23,12 +23,13 @@ async def candles():
     q = Query(request.args)
     raw = q.string("series_id")
     since = q.integer("since", lo=0)
+    before = q.integer("before", lo=0)
     limit = q.integer("limit", default=500, lo=1, hi=5000)
     q.done()
     series = SeriesId.parse(raw)
     deps = deps_of(current_app)
     with deps.services["routes"]["candles"].measure():
-        reply = await deps.directory.ask(series, msg.QueryCandles(since, limit))
+        reply = await deps.directory.ask(series, msg.QueryCandles(since, limit, before))
     if reply["head"] is not None:
         lag = deps.services["metrics"].gauge("market_query_head_lag_seconds", series_id=str(series))
         lag.set(deps.clock() - reply["head"])

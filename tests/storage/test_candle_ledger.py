@@ -34,14 +34,19 @@ class LedgerModel(RuleBasedStateMachine):
         for r in rows:
             self.model[r[0]] = r
 
-    @rule(limit=st.integers(1, 70))
-    def tail(self, limit):
-        assert ledger.tail(self.conn, limit) == [self.model[t] for t in sorted(self.model)[-limit:]]
-
-    @rule(after=TIMES, limit=st.integers(1, 70))
-    def since(self, after, limit):
-        want = [self.model[t] for t in sorted(self.model) if t > after][:limit]
-        assert ledger.since(self.conn, after, limit) == want
+    @rule(
+        since=st.one_of(st.none(), TIMES),
+        before=st.one_of(st.none(), st.integers(0, 3700)),
+        limit=st.integers(1, 70),
+    )
+    def page(self, since, before, limit):
+        keys = [
+            t
+            for t in sorted(self.model)
+            if (since is None or t > since) and (before is None or t < before)
+        ]
+        keys = keys[-limit:] if since is None else keys[:limit]
+        assert ledger.page(self.conn, since, before, limit) == [self.model[t] for t in keys]
 
     @rule(after=st.one_of(st.none(), TIMES), limit=st.integers(1, 70))
     def newest_after(self, after, limit):
@@ -75,3 +80,35 @@ class LedgerModel(RuleBasedStateMachine):
 
 
 TestLedger = LedgerModel.TestCase
+
+
+def test_page_vectors(tmp_path):
+    """§2.1's vectors, `before` (rev 4) included."""
+    conn = open_db(tmp_path / "s.sqlite")
+    try:
+        with conn:
+            ledger.upsert(conn, [(t, 1.0, 1.0, 1.0, 1.0, 1.0) for t in (120, 180, 240, 300)])
+
+        def times(since, before, limit):
+            return [r[0] for r in ledger.page(conn, since, before, limit)]
+
+        assert times(None, None, 2) == [240, 300]
+        assert times(180, None, 500) == [240, 300]
+        assert times(None, 300, 2) == [180, 240]
+        assert times(120, 300, 500) == [180, 240]
+        assert times(120, 300, 1) == [180]
+        assert times(None, 120, 10) == []
+        assert times(None, 0, 10) == []
+    finally:
+        conn.close()
+
+
+def test_page_reads_use_the_key(tmp_path):
+    """Both page shapes are range scans of the primary key, never a full-table sort."""
+    conn = open_db(tmp_path / "s.sqlite")
+    try:
+        for sql, args in ((ledger.PAGE_NEWEST, (9, 5)), (ledger.PAGE_AFTER, (1, 9, 5))):
+            plan = " ".join(str(r[-1]) for r in conn.execute("EXPLAIN QUERY PLAN " + sql, args))
+            assert "USING PRIMARY KEY" in plan and "TEMP B-TREE" not in plan, plan
+    finally:
+        conn.close()

@@ -21,6 +21,29 @@ async def test_candles_vectors(tmp_path):
         assert r.json()["candles"][0] == candle(240) | {"open": 1.0}
 
 
+async def test_candles_before_vectors(tmp_path):
+    """§2.1 rev 4: `before` pages back into history; the head stays the series head."""
+    async with running_server(tmp_path) as server, http_client(server) as client:
+        await ingest(client, SID, candle(120), candle(180), candle(240), candle(300))
+
+        async def times(**params):
+            r = await client.get("/api/market/candles", params={"series_id": SID, **params})
+            assert r.status_code == 200, r.text
+            assert r.json()["server_head_time"] == 300
+            return [c["candle_time"] for c in r.json()["candles"]]
+
+        assert await times(before=300, limit=2) == [180, 240]
+        assert await times(since=120, before=300) == [180, 240]
+        assert await times(since=120, before=300, limit=1) == [180]
+        assert await times(before=120) == []
+        assert await times(before=0) == []
+        assert await times(before=10**17) == [120, 180, 240, 300]
+        for bad in (-1, "1.5", "x"):
+            r = await client.get("/api/market/candles", params={"series_id": SID, "before": bad})
+            assert r.status_code == 422
+            assert r.json()["detail"][0]["loc"] == ["query", "before"]
+
+
 async def test_upsert_overwrites_and_batch_dedupes(tmp_path):
     async with running_server(tmp_path) as server, http_client(server) as client:
         await ingest(client, SID, candle(60, 1.0))
