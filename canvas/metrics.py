@@ -81,8 +81,7 @@ class Timer:
     def observe_ms(self, ms: float) -> None:
         self.count += 1
         self.total_ms += ms
-        if ms > self.max_ms:
-            self.max_ms = ms
+        self.max_ms = max(self.max_ms, ms)
         self.buckets[bisect_left(BUCKETS_MS, ms)] += 1
 
     def observe_since(self, t0: float) -> None:
@@ -314,7 +313,7 @@ class MetricsRegistry:
 
 def exported_timer_name(name: str) -> str:
     """The Prometheus name of a timer: `x_duration_ms` → `x_duration_seconds`."""
-    return (name[:-3] if name.endswith("_ms") else name) + "_seconds"
+    return (name.removesuffix("_ms")) + "_seconds"
 
 
 def _exposed_names(kind: Kind, name: str) -> set[str]:

@@ -87,9 +87,7 @@ def _families(handles: list[Any], cls: Any, add: Callable[[Any, Any], None]) -> 
 def _timer_families(timers: list[Timer]) -> Iterator[Metric]:
     bounds = [repr(ms / 1000.0) for ms in BUCKETS_MS] + ["+Inf"]
     for (name, labels), group in _by_name(timers).items():
-        family = HistogramMetricFamily(
-            exported_timer_name(name), _help(name), labels=list(labels)
-        )
+        family = HistogramMetricFamily(exported_timer_name(name), _help(name), labels=list(labels))
         for t in group:
             cumulative, running = [], 0
             for bound, n in zip(bounds, list(t.buckets)):

@@ -168,7 +168,9 @@ def open_routes(settings: Settings) -> list[str]:
         method, _, path = rule.partition(" ")
         flag = _flag_for(path)
         if flag is None or flag(settings):
-            out.append(f"{'ANY' if method == '*' else method} {path}{'*' if path.endswith('/') else ''}")
+            out.append(
+                f"{'ANY' if method == '*' else method} {path}{'*' if path.endswith('/') else ''}"
+            )
     return out
 
 

@@ -20,9 +20,11 @@ async def test_start_failure_is_logged(tmp_path, nursery, caplog):
     series_db_path(tmp_path, SID).mkdir(parents=True)
     deps = ActorDeps(data_dir=str(tmp_path), catchup_limit=5000, idle_ttl_s=60)
     directory = await nursery.start(Directory(deps, request_timeout_s=10).run)
-    with caplog.at_level(logging.ERROR, logger="canvas.directory"):
-        with pytest.raises(ServiceUnavailable):
-            await directory.ask(SID, msg.QueryCandles(None, 1))
+    with (
+        caplog.at_level(logging.ERROR, logger="canvas.directory"),
+        pytest.raises(ServiceUnavailable),
+    ):
+        await directory.ask(SID, msg.QueryCandles(None, 1))
     [record] = [r for r in caplog.records if r.name == "canvas.directory"]
     assert SID in record.getMessage() and "failed to start" in record.getMessage()
     assert record.exc_info is not None  # the cause, with its traceback

@@ -96,8 +96,14 @@ def candle_like(draw: Any) -> dict[str, Any]:
     t = draw(st.sampled_from([0, 300, 600, 900]))
     t = draw(_often(t, st.sampled_from([61, -60, 10**11, 2**63, 1.5, "300", True])))
     price = draw(st.sampled_from([1.0, 2.0, 0.5]))
-    c = {"candle_time": t, "open": price, "high": price, "low": price, "close": price,
-         "volume": 1.0}
+    c = {
+        "candle_time": t,
+        "open": price,
+        "high": price,
+        "low": price,
+        "close": price,
+        "volume": 1.0,
+    }
     for field in draw(_often([], st.lists(st.sampled_from(sorted(c)), min_size=1, max_size=3))):
         c[field] = draw(st.one_of(st.sampled_from(HUGE_INTS), json_scalars))
     return c
@@ -113,12 +119,31 @@ def json_body(draw: Any, path: str = "") -> bytes:
     if kind == "candle":
         doc: Any = {"series_id": sid, "candle": draw(candle_like())}
     elif kind == "batch":
-        doc = {"series_id": sid, "candles": draw(st.lists(candle_like(), min_size=1, max_size=4)),
-               "publish_ws": draw(_often(False, json_scalars))}
+        doc = {
+            "series_id": sid,
+            "candles": draw(st.lists(candle_like(), min_size=1, max_size=4)),
+            "publish_ws": draw(_often(False, json_scalars)),
+        }
     elif kind == "series":
-        doc = {"series_id": sid, **draw(st.dictionaries(st.sampled_from(
-            ["to_time", "window_candles", "window_size", "snapshot_interval", "target_candles",
-             "include_overlay"]), json_scalars, max_size=3))}
+        doc = {
+            "series_id": sid,
+            **draw(
+                st.dictionaries(
+                    st.sampled_from(
+                        [
+                            "to_time",
+                            "window_candles",
+                            "window_size",
+                            "snapshot_interval",
+                            "target_candles",
+                            "include_overlay",
+                        ]
+                    ),
+                    json_scalars,
+                    max_size=3,
+                )
+            ),
+        }
     else:
         doc = draw(json_values)
     # Python's encoder writes NaN/Infinity tokens for floats we never draw; ints stay exact.
@@ -127,16 +152,18 @@ def json_body(draw: Any, path: str = "") -> bytes:
 
 ODD_BODIES = st.one_of(
     st.binary(max_size=200),
-    st.sampled_from([
-        b"",
-        b"[" * 100_000,
-        b'{"a":' * 50_000,
-        b"\xff\xfe{}",
-        b'{"series_id": "\xc3\x28"}',
-        b'{"x": NaN}',
-        b'{"x": Infinity}',
-        b'{"x": 1' + b"0" * 5000 + b"}",
-    ]),
+    st.sampled_from(
+        [
+            b"",
+            b"[" * 100_000,
+            b'{"a":' * 50_000,
+            b"\xff\xfe{}",
+            b'{"series_id": "\xc3\x28"}',
+            b'{"x": NaN}',
+            b'{"x": Infinity}',
+            b'{"x": 1' + b"0" * 5000 + b"}",
+        ]
+    ),
 )
 
 
@@ -154,8 +181,9 @@ def http_request(draw: Any, routes: dict[str, list[str]]) -> dict[str, Any]:
     path = draw(_often(path, st.text(max_size=20).map(_as_path)))
     methods = routes.get(path, ["GET"])
     method = draw(st.sampled_from(methods))
-    method = draw(_often(method, st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE",
-                                                  "OPTIONS"])))
+    method = draw(
+        _often(method, st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]))
+    )
     query = draw(st.dictionaries(st.sampled_from(PARAMS), query_value, max_size=4))
     if "series_id" not in query:
         query["series_id"] = draw(_often(draw(st.sampled_from(SERIES)), query_value))
@@ -204,7 +232,9 @@ ws_text = st.one_of(
     st.sampled_from(["[" * 20_000, '{"type": NaN}', "x" * 70_000, "é" * 40_000]),
 )
 ws_frames = st.lists(
-    st.one_of(ws_text.map(lambda t: ("text", t)), st.binary(max_size=300).map(lambda b: ("bytes", b))),
+    st.one_of(
+        ws_text.map(lambda t: ("text", t)), st.binary(max_size=300).map(lambda b: ("bytes", b))
+    ),
     min_size=1,
     max_size=4,
 )

@@ -71,9 +71,7 @@ async def test_small_body_early_answers_keep_the_connection_usable(tmp_path):
             for _ in range(20):
                 conn = await RawHttp.connect(server.port)
                 try:
-                    head = conn.head(
-                        "PATCH", WHITELIST, {"Content-Length": str(len(body))}
-                    )
+                    head = conn.head("PATCH", WHITELIST, {"Content-Length": str(len(body))})
                     assert await conn.send(head + body)
                     assert (await conn.response())[0] == 405
                     reply = await conn.request("GET", WHITELIST)
@@ -106,7 +104,7 @@ async def test_a_slow_body_does_not_stall_other_connections(tmp_path):
 BIG = "x" * (64 * 1024 + 1)
 FOLLOWERS = {
     "nothing": [],
-    "text": [TextMessage('{"type": "subscribe", "series_id": "%s"}' % SID)],
+    "text": [TextMessage(f'{{"type": "subscribe", "series_id": "{SID}"}}')],
     "binary": [BytesMessage(b"\x00" * 100)],
     "many": [TextMessage("y" * 1000)] * 20 + [BytesMessage(b"z" * 70_000)],
     "close": [TextMessage("{}"), CloseConnection(code=1000)],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
 import trio
 import trio_websocket
@@ -40,23 +39,25 @@ async def test_post_needs_json_content_type(tmp_path):
 
 
 async def test_post_from_a_foreign_origin_is_refused(tmp_path):
-    async with running_server(tmp_path, CORS_ORIGINS="http://chart.test") as server:
-        async with http_client(server) as client:
-            own = f"http://127.0.0.1:{server.port}"
-            for origin, status in (
-                ("http://evil.test", 403),
-                (f"http://127.0.0.1:{server.port + 1}", 403),
-                ("null", 403),
-                ("http://chart.test", 200),
-                (own, 200),
-            ):
-                r = await client.post(INGEST, json=BODY, headers={"Origin": origin})
-                assert r.status_code == status, origin
-                if status == 403:
-                    assert r.json() == {"detail": "origin_not_allowed"}
-            # A read from a foreign origin is still answered (it just gets no CORS headers).
-            r = await client.get("/api/market/whitelist", headers={"Origin": "http://evil.test"})
-            assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
+    async with (
+        running_server(tmp_path, CORS_ORIGINS="http://chart.test") as server,
+        http_client(server) as client,
+    ):
+        own = f"http://127.0.0.1:{server.port}"
+        for origin, status in (
+            ("http://evil.test", 403),
+            (f"http://127.0.0.1:{server.port + 1}", 403),
+            ("null", 403),
+            ("http://chart.test", 200),
+            (own, 200),
+        ):
+            r = await client.post(INGEST, json=BODY, headers={"Origin": origin})
+            assert r.status_code == status, origin
+            if status == 403:
+                assert r.json() == {"detail": "origin_not_allowed"}
+        # A read from a foreign origin is still answered (it just gets no CORS headers).
+        r = await client.get("/api/market/whitelist", headers={"Origin": "http://evil.test"})
+        assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
 
 
 async def test_order_of_checks(tmp_path):
@@ -242,7 +243,8 @@ async def test_huge_numbers_are_422_never_500(tmp_path):
                 r = await client.post(path, content=_raw(body), headers=JSON)
                 assert r.status_code == 422, (path, field, r.text)
         r = await client.post(
-            INGEST, content=_raw({"series_id": SID, "candle": {**candle(60), "low": 2**63}}),
+            INGEST,
+            content=_raw({"series_id": SID, "candle": {**candle(60), "low": 2**63}}),
             headers=JSON,
         )
         assert r.status_code == 422
@@ -258,9 +260,9 @@ async def test_huge_numbers_are_422_never_500(tmp_path):
             r = await client.get(f"/api/market/candles?series_id={SID}&since={value}")
             assert r.status_code == 422
         r = await client.post(
-            "/api/replay/ensure_coverage", content=b'{"series_id":"%s","to_time":%s}' % (
-                SID.encode(), str(2**70).encode()
-            ), headers=JSON,
+            "/api/replay/ensure_coverage",
+            content=b'{"series_id":"%s","to_time":%s}' % (SID.encode(), str(2**70).encode()),
+            headers=JSON,
         )
         assert r.status_code == 422
 
@@ -278,15 +280,17 @@ async def test_lone_surrogate_series_id_is_400(tmp_path):
 
 @pytest.mark.parametrize("scope", ["control", "all"])
 async def test_preflight_never_needs_the_token(tmp_path, scope):
-    async with running_server(tmp_path, API_TOKEN=TOKEN, API_TOKEN_SCOPE=scope) as server:
-        async with httpx.AsyncClient(base_url=server.base_url) as client:
-            r = await client.options(
-                INGEST,
-                headers={
-                    "Origin": "http://localhost:5173",
-                    "Access-Control-Request-Method": "POST",
-                    "Access-Control-Request-Headers": "authorization, content-type",
-                },
-            )
-            assert r.status_code == 204
-            assert r.headers["access-control-allow-headers"] == "authorization, content-type"
+    async with (
+        running_server(tmp_path, API_TOKEN=TOKEN, API_TOKEN_SCOPE=scope) as server,
+        http_client(server) as client,
+    ):
+        r = await client.options(
+            INGEST,
+            headers={
+                "Origin": "http://localhost:5173",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization, content-type",
+            },
+        )
+        assert r.status_code == 204
+        assert r.headers["access-control-allow-headers"] == "authorization, content-type"
