@@ -130,6 +130,7 @@ class Guard:
         path, method = request.path, request.method
         if self.disabled(path):
             return _error(404, "not_found")
+        # A POST's origin is judged like a WebSocket upgrade's: none, allowed, or our own.
         if method == "POST" and not self.cors.websocket_allowed(
             request.headers.get("Origin"), request.headers.get("Host"), request.scheme
         ):
