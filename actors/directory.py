@@ -109,6 +109,7 @@ class Directory:
                     return
                 except Exception as exc:
                     if not relay.fired:
+                        log.exception("series actor %s failed to start", handle.series_id)
                         raise ServiceUnavailable("series_unavailable") from exc
                     handle.crashes += 1
                     handle.last_error = f"{type(exc).__name__}: {exc}"[:500]

@@ -8,6 +8,8 @@ from typing import Any
 import attrs
 
 MAX_CANDLE_TIME = 10**11
+# JSON integers outside the signed 64-bit range are refused (CONTRACT conventions, rev 4).
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 PRICE_FIELDS = ("open", "high", "low", "close")
 
 
@@ -74,6 +76,9 @@ def candle_problems(raw: object, tf: int, loc: list[Any]) -> list[dict[str, Any]
             bad(field, "field required", "missing")
         elif not _is_number(v):
             bad(field, f"{field} must be a number", "type_error")
+        elif isinstance(v, int) and not INT64_MIN <= v <= INT64_MAX:
+            # Checked before isfinite, which raises OverflowError on an int this large.
+            bad(field, f"{field} is outside the signed 64-bit integer range")
         elif not math.isfinite(v):
             bad(field, f"{field} must be finite")
         elif field == "volume" and v < 0:

@@ -394,7 +394,9 @@ class TopMarketsStreamQuery:
     max_events: int
 
 
-_INT = re.compile(r"[+-]?[0-9]+")
+# At most 19 digits: a longer integer is out of every range here, and int() of a very long
+# digit string raises (Python's 4,300-digit conversion limit).
+_INT = re.compile(r"[+-]?[0-9]{1,19}")
 _FLOAT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _TRUE = frozenset({"true", "1"})
 _FALSE = frozenset({"false", "0"})

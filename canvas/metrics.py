@@ -1,23 +1,26 @@
-"""In-process runtime metrics: counters, gauges and timers, as JSON (§2.7) or Prometheus text."""
+"""In-process runtime metrics: counters, gauges and timers, read as the §2.7 JSON snapshot.
+
+The Prometheus exposition of the same handles lives in `canvas.metrics_export`.
+"""
 
 from __future__ import annotations
 
-import math
 import re
 import time
+from bisect import bisect_left
 from types import TracebackType
 from typing import Any, Generic, Literal, Self, TypeVar
 
 import attrs
 
 Kind = Literal["counter", "gauge", "timer"]
-# The Content-Type of `prometheus_text()` for the `/metrics` response.
-PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 _NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-# Prometheus reserves these suffixes on a timer's family; a timer named `x` also owns `x_max`.
-_TIMER_SUFFIXES = ("_count", "_sum", "_max")
+# A timer `x_ms` is exported as the histogram `x_seconds`, which owns these suffixes too.
+_TIMER_SUFFIXES = ("", "_bucket", "_count", "_sum")
+# Histogram bucket upper bounds in milliseconds (exported in seconds): 0.5 ms to 10 s.
+BUCKETS_MS = (0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 10000.0)
 
 
 class Counter:
@@ -57,13 +60,13 @@ class Gauge:
 
 
 class Timer:
-    """Durations in milliseconds: count, total and max.
+    """Durations in milliseconds: count, total, max and a histogram over `BUCKETS_MS`.
 
     Time a block with `with timer.time():`, or, when the label depends on the outcome, take
     `t0 = time.perf_counter()` first and call `observe_since(t0)` on the matching handle.
     """
 
-    __slots__ = ("count", "key", "labels", "max_ms", "name", "total_ms")
+    __slots__ = ("buckets", "count", "key", "labels", "max_ms", "name", "total_ms")
 
     def __init__(self, name: str, labels: tuple[tuple[str, str], ...], key: str) -> None:
         self.name = name
@@ -72,11 +75,14 @@ class Timer:
         self.count = 0
         self.total_ms = 0.0
         self.max_ms = 0.0
+        # Observations per bucket (not cumulative); the last slot is above the largest bound.
+        self.buckets = [0] * (len(BUCKETS_MS) + 1)
 
     def observe_ms(self, ms: float) -> None:
         self.count += 1
         self.total_ms += ms
         self.max_ms = max(self.max_ms, ms)
+        self.buckets[bisect_left(BUCKETS_MS, ms)] += 1
 
     def observe_since(self, t0: float) -> None:
         """Record the time elapsed since `t0`, a `time.perf_counter()` reading."""
@@ -296,58 +302,21 @@ class MetricsRegistry:
             "timers": timers,
         }
 
-    def prometheus_text(self) -> str:
-        """The same figures in Prometheus text exposition format 0.0.4.
+    def handles(self) -> tuple[list[Counter], list[Gauge], list[Timer]]:
+        """Every live handle by kind, sorted by key (for an exporter reading at scrape time)."""
+        return (
+            [self._counters.by_key[k] for k in sorted(self._counters.by_key)],
+            [self._gauges.by_key[k] for k in sorted(self._gauges.by_key)],
+            [self._timers.by_key[k] for k in sorted(self._timers.by_key)],
+        )
 
-        Counters and gauges keep their names and types. A timer `x` (milliseconds) becomes a
-        summary without quantiles, `x_count` and `x_sum` (total ms), plus a gauge `x_max`
-        (largest ms seen); the average is `x_sum / x_count`.
-        """
-        families: dict[str, tuple[str, list[str]]] = {}
 
-        def add(
-            family: str, typ: str, sample: str, handle: Counter | Gauge | Timer, value: float
-        ) -> None:
-            lines = families.setdefault(family, (typ, []))[1]
-            lines.append(f"{sample}{_prom_labels(handle.labels)} {_prom_value(value)}")
-
-        for c in self._counters.by_key.values():
-            add(c.name, "counter", c.name, c, c.value)
-        for g in self._gauges.by_key.values():
-            add(g.name, "gauge", g.name, g, g.value)
-        for t in self._timers.by_key.values():
-            add(t.name, "summary", t.name + "_count", t, t.count)
-            add(t.name, "summary", t.name + "_sum", t, t.total_ms)
-            add(t.name + "_max", "gauge", t.name + "_max", t, t.max_ms)
-        out: list[str] = []
-        for family in sorted(families):
-            typ, lines = families[family]
-            out.append(f"# TYPE {family} {typ}")
-            out.extend(sorted(lines))
-        return "\n".join(out) + "\n" if out else ""
+def exported_timer_name(name: str) -> str:
+    """The Prometheus name of a timer: `x_duration_ms` → `x_duration_seconds`."""
+    return (name.removesuffix("_ms")) + "_seconds"
 
 
 def _exposed_names(kind: Kind, name: str) -> set[str]:
     if kind == "timer":
-        return {name, *(name + s for s in _TIMER_SUFFIXES)}
+        return {name, *(exported_timer_name(name) + s for s in _TIMER_SUFFIXES)}
     return {name}
-
-
-def _prom_escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _prom_labels(labels: tuple[tuple[str, str], ...]) -> str:
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{k}="{_prom_escape(v)}"' for k, v in labels) + "}"
-
-
-def _prom_value(value: float) -> str:
-    if isinstance(value, int):
-        return str(value)
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(value)

@@ -18,6 +18,16 @@ def _bad_chars(part: str) -> bool:
     return any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in part)
 
 
+def _is_unicode_text(raw: str) -> bool:
+    # A JSON escape like "\ud800" decodes to a lone surrogate, which cannot be encoded (and
+    # so cannot name the series' file on disk).
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def timeframe_seconds(timeframe: str) -> int:
     """`5m` → 300. Raises InvalidSeriesId for anything that is not `<N><m|h|d>`."""
     match = _TIMEFRAME.match(timeframe)
@@ -40,6 +50,8 @@ class SeriesId:
     def parse(cls, raw: object) -> SeriesId:
         if not isinstance(raw, str) or not raw:
             raise InvalidSeriesId("empty")
+        if not _is_unicode_text(raw):
+            raise InvalidSeriesId("not valid Unicode text (lone surrogate)")
         if len(raw) > MAX_SERIES_ID_LENGTH:
             # It names a file on disk; keep it well inside file-name limits.
             raise InvalidSeriesId(f"longer than {MAX_SERIES_ID_LENGTH} characters")

@@ -24,8 +24,10 @@ from canvas.exchange.binance import BinanceEndpoints
 from canvas.factors.base import AnalyticsParams
 from canvas.factors.pipeline import SeriesAnalytics
 from canvas.metrics import MetricsRegistry
+from canvas.metrics_export import PrometheusExport
 from canvas.settings import Settings, load_whitelist
 from canvas.web.app import AppDeps, create_app
+from canvas.web.guard import exposure_warning
 from canvas.web.instrument import route_metrics
 
 log = logging.getLogger("canvas")
@@ -73,6 +75,8 @@ class Server:
             self.binds = await root.start(self._serve_http, app, http_stop, http_done)
             self.port = int(self.binds[0].rsplit(":", 1)[1])
             log.info("canvas ready on %s (data in %s)", self.base_url, settings.data_dir)
+            if (warning := exposure_warning(settings)) is not None:
+                log.warning("%s", warning)
             task_status.started(self)
             await self._stop.wait()
             log.info("canvas shutting down")
@@ -175,12 +179,9 @@ def build_services(settings: Settings) -> tuple[ActorDeps, dict[str, Any]]:
     def factory(conn: Any, series: Any) -> SeriesAnalytics:
         return SeriesAnalytics(conn, str(series), series.tf, params)
 
-    metrics = (
-        MetricsRegistry()
-        if settings.enable_debug_api and settings.enable_runtime_metrics
-        else MetricsRegistry.disabled()
-    )
+    metrics = MetricsRegistry() if settings.enable_runtime_metrics else MetricsRegistry.disabled()
     services: dict[str, Any] = {"metrics": metrics, "routes": route_metrics(metrics)}
+    services["prometheus"] = PrometheusExport(metrics, lambda: services.get("ingest"))
 
     def may_stop(series: Any) -> bool:
         ingest = services.get("ingest")

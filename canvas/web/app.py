@@ -18,6 +18,8 @@ from canvas.errors import CanvasError, ValidationFailed
 from canvas.settings import Settings
 from canvas.web import pages
 from canvas.web.cors import CorsPolicy
+from canvas.web.guard import Guard
+from canvas.web.hypercorn_fixes import ShieldedSend, apply_websocket_fixes
 from canvas.web.json_response import json_response
 
 log = logging.getLogger("canvas.web")
@@ -61,6 +63,13 @@ def create_app(deps: AppDeps) -> QuartTrio:
                 request.headers.get("Access-Control-Request-Headers"),
             )
         return None
+
+    guard = Guard(deps.settings, cors)
+    app.before_request(guard.check_request)
+    app.before_websocket(guard.check_websocket)
+    # hypercorn must be able to finish (or close) a connection after an early answer.
+    app.asgi_app = ShieldedSend(app.asgi_app)  # type: ignore[method-assign]
+    apply_websocket_fixes()
 
     @app.after_request
     async def add_cors(response):

@@ -13,7 +13,11 @@ from canvas.errors import ValidationFailed
 _TRUE = {"true", "1"}
 _FALSE = {"false", "0"}
 _MISSING = object()
-_INT = re.compile(r"^[+-]?[0-9]{1,18}$")
+# Digits only; length is checked before int() (Python refuses over 4,300 digits).
+_INT = re.compile(r"^[+-]?[0-9]+$")
+# Integers outside the signed 64-bit range are 422 (CONTRACT conventions, rev 4).
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_INT64_MSG = "value is outside the signed 64-bit integer range"
 
 
 def _problem(loc: list[Any], msg: str, type_: str = "value_error") -> dict[str, Any]:
@@ -56,7 +60,11 @@ class Query:
                 _problem(["query", name], "value is not a valid integer", "type_error")
             )
             return default
-        return self._check_range(name, int(raw), lo, hi, default)
+        value = int(raw) if len(raw) <= 20 else None
+        if value is None or not INT64_MIN <= value <= INT64_MAX:
+            self.problems.append(_problem(["query", name], _INT64_MSG))
+            return default
+        return self._check_range(name, value, lo, hi, default)
 
     def number(self, name: str, *, default: float, lo: float, hi: float) -> Any:
         raw = self._raw(name, False)
@@ -158,6 +166,9 @@ class Body:
             return default
         if not isinstance(value, int) or isinstance(value, bool):
             self.problems.append(_problem(["body", name], "value must be an integer", "type_error"))
+            return default
+        if not INT64_MIN <= value <= INT64_MAX:
+            self.problems.append(_problem(["body", name], _INT64_MSG))
             return default
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             self.problems.append(_problem(["body", name], _range_msg(lo, hi)))

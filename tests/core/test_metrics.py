@@ -1,4 +1,4 @@
-"""The runtime metrics registry: §2.7 snapshot shape and Prometheus text exposition."""
+"""The runtime metrics registry: §2.7 snapshot shape and its Prometheus exposition."""
 
 from __future__ import annotations
 
@@ -10,6 +10,11 @@ from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from canvas.metrics import MetricsRegistry, metric_key
+from canvas.metrics_export import PrometheusExport
+
+
+def prometheus_text(reg: MetricsRegistry, ingest: object = None) -> str:
+    return PrometheusExport(reg, lambda: ingest).render().decode()
 
 
 def families(text: str) -> dict[str, tuple[str, list[tuple[str, dict[str, str], float]]]]:
@@ -118,7 +123,7 @@ def test_disabled_registry_is_a_no_op() -> None:
         "gauges": {},
         "timers": {},
     }
-    assert reg.prometheus_text() == ""
+    assert not [f for f in families(prometheus_text(reg)) if f.startswith("market_query")]
 
 
 def test_names_are_checked_once_at_resolution() -> None:
@@ -134,10 +139,10 @@ def test_names_are_checked_once_at_resolution() -> None:
         reg.gauge("requests_total")
     reg.timer("op_ms")
     with pytest.raises(ValueError, match="collides"):
-        reg.gauge("op_ms_max")
-    reg.counter("other_count")
+        reg.gauge("op_seconds_bucket")
+    reg.counter("other_seconds_count")
     with pytest.raises(ValueError, match="collides"):
-        reg.timer("other")
+        reg.timer("other_ms")
 
 
 def test_remove_forgets_a_labelled_metric() -> None:
@@ -166,9 +171,12 @@ def test_prometheus_text_parses_with_the_reference_parser() -> None:
     t = reg.timer("market_query_candles_duration_ms", result="ok")
     t.observe_ms(1.5)
     t.observe_ms(4.5)
-    text = reg.prometheus_text()
-    assert "# TYPE market_query_candles_duration_ms summary\n" in text
-    assert "# TYPE market_query_candles_duration_ms_max gauge\n" in text
+    t.observe_ms(20_000)
+    text = prometheus_text(reg)
+    # Every family is documented and typed; durations are in seconds, as a histogram.
+    assert "# HELP market_query_candles_duration_seconds Time to answer" in text
+    assert "# TYPE market_query_candles_duration_seconds histogram\n" in text
+    assert "_duration_ms" not in text and "_duration_ms_max" not in text
     parsed = families(text)
     # The parser names a counter family without its `_total` suffix.
     assert parsed["market_ws_subscribe"] == (
@@ -178,10 +186,7 @@ def test_prometheus_text_parses_with_the_reference_parser() -> None:
             ("market_ws_subscribe_total", {"result": "ok"}, 3.0),
         ],
     )
-    assert parsed["market_ws_catchup_candles"] == (
-        "counter",
-        [("market_ws_catchup_candles_total", {}, 7.0)],
-    )
+    assert parsed["market_ws_catchup_candles"][1][0][2] == 7.0
     assert parsed["market_ingest_last_candle_time"] == (
         "gauge",
         [
@@ -192,17 +197,51 @@ def test_prometheus_text_parses_with_the_reference_parser() -> None:
             )
         ],
     )
-    assert parsed["market_query_candles_duration_ms"] == (
-        "summary",
+    kind, samples = parsed["market_query_candles_duration_seconds"]
+    assert kind == "histogram"
+    by_sample = {(n, lab.get("le")): v for n, lab, v in samples}
+    assert by_sample[("market_query_candles_duration_seconds_count", None)] == 3
+    assert by_sample[("market_query_candles_duration_seconds_sum", None)] == pytest.approx(20.006)
+    assert by_sample[("market_query_candles_duration_seconds_bucket", "0.001")] == 0
+    assert by_sample[("market_query_candles_duration_seconds_bucket", "0.0025")] == 1
+    assert by_sample[("market_query_candles_duration_seconds_bucket", "0.005")] == 2
+    assert by_sample[("market_query_candles_duration_seconds_bucket", "10.0")] == 2
+    assert by_sample[("market_query_candles_duration_seconds_bucket", "+Inf")] == 3
+    # The standard process metrics come along.
+    assert "process_cpu_seconds" in parsed and "process_resident_memory_bytes" in parsed
+
+
+class _Ingest:
+    def __init__(self, jobs: list[dict]) -> None:
+        self.jobs = jobs
+
+    def snapshot(self) -> list[dict]:
+        return self.jobs
+
+
+def test_ingest_jobs_by_state_and_restarts() -> None:
+    ingest = _Ingest(
         [
-            ("market_query_candles_duration_ms_count", {"result": "ok"}, 2.0),
-            ("market_query_candles_duration_ms_sum", {"result": "ok"}, 6.0),
-        ],
+            {"series_id": "binance:spot:A/USDT:1m", "state": "backoff", "crashes": 4},
+            {"series_id": "binance:spot:B/USDT:1m", "state": "running", "crashes": 0},
+            {"series_id": "binance:spot:C/USDT:1m", "state": "running", "crashes": 1},
+        ]
     )
-    assert parsed["market_query_candles_duration_ms_max"] == (
-        "gauge",
-        [("market_query_candles_duration_ms_max", {"result": "ok"}, 4.5)],
-    )
+    parsed = families(prometheus_text(MetricsRegistry(), ingest))
+    jobs = {lab["state"]: v for _, lab, v in parsed["market_ingest_jobs"][1]}
+    assert jobs == {"starting": 0, "running": 2, "backoff": 1, "stopped": 0}
+    stuck = [
+        lab["series_id"]
+        for _, lab, v in parsed["market_ingest_job_state"][1]
+        if lab["state"] == "backoff" and v == 1
+    ]
+    assert stuck == ["binance:spot:A/USDT:1m"]
+    restarts = {lab["series_id"]: v for _, lab, v in parsed["market_ingest_job_restarts"][1]}
+    assert restarts["binance:spot:A/USDT:1m"] == 4
+    assert parsed["market_ingest_job_restarts"][0] == "counter"
+    # Without an ingest supervisor the per-state gauge is still there, all zero.
+    empty = families(prometheus_text(MetricsRegistry()))
+    assert {v for _, _, v in empty["market_ingest_jobs"][1]} == {0}
 
 
 def test_prometheus_special_values() -> None:
@@ -210,7 +249,7 @@ def test_prometheus_special_values() -> None:
     reg.gauge("g", k="nan").set(float("nan"))
     reg.gauge("g", k="inf").set(float("inf"))
     reg.gauge("g", k="-inf").set(float("-inf"))
-    samples = {s[1]["k"]: s[2] for s in families(reg.prometheus_text())["g"][1]}
+    samples = {s[1]["k"]: s[2] for s in families(prometheus_text(reg))["g"][1]}
     assert samples["inf"] == float("inf")
     assert samples["-inf"] == float("-inf")
     assert samples["nan"] != samples["nan"]
@@ -222,7 +261,7 @@ def test_label_values_round_trip_through_escaping(values: list[str]) -> None:
     reg = MetricsRegistry()
     for i, v in enumerate(values):
         reg.counter("events_total", v=v).inc(i + 1)
-    parsed = families(reg.prometheus_text())["events"][1]
+    parsed = families(prometheus_text(reg))["events"][1]
     assert sorted((labels["v"], value) for _, labels, value in parsed) == sorted(
         (v, float(i + 1)) for i, v in enumerate(values)
     )

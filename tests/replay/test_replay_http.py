@@ -179,7 +179,9 @@ async def test_body_validation_and_contract_errors(tmp_path):
             ):
                 r = await client.post(f"/api/replay/{route}", json=body)
                 assert r.status_code == 422 and isinstance(r.json()["detail"], list), (body, r.text)
-            r = await client.post(f"/api/replay/{route}", content=b"{nope")
+            r = await client.post(
+                f"/api/replay/{route}", content=b"{nope", headers={"Content-Type": "application/json"}
+            )
             assert r.status_code == 422
             r = await client.post(f"/api/replay/{route}", json={"series_id": "BTCUSDT"})
             assert r.status_code == 400 and r.json()["detail"].startswith("invalid series_id")
