@@ -14,9 +14,10 @@ import trio
 
 from actors import messages as msg
 from actors.directory import Directory
+from actors.ondemand import OnDemandBook
 from actors.restart import JOB_POLICY, RestartPolicy
 from canvas.candles import Candle
-from canvas.errors import CanvasError, Capacity
+from canvas.errors import CanvasError
 from canvas.exchange.binance import KLINE_INTERVALS, BinanceEndpoints
 from canvas.exchange.errors import ExchangeError
 from canvas.exchange.kline_parse import KlineUpdate
@@ -47,14 +48,12 @@ class IngestJob:
 
     series: SeriesId
     pinned: bool
-    refs: set[int] = attrs.Factory(set)
     state: str = "starting"
     started_at: float | None = None
     last_message_at: float | None = None
     crashes: int = 0
     last_error: str | None = None
     next_retry_at: float | None = None
-    idle_since: float | None = None
     backfill: BackfillProgress | None = None
     closed_candles: int = 0
     forming_updates: int = 0
@@ -62,7 +61,7 @@ class IngestJob:
     cancel_scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
     stream: KlineStream | None = None
 
-    def as_json(self, now: float) -> dict[str, Any]:
+    def as_json(self, now: float, refcount: int, idle_for: float | None) -> dict[str, Any]:
         stats = self.stream.statistics() if self.stream is not None else None
         malformed = self.malformed + (stats.malformed if stats else 0)
         return {
@@ -70,7 +69,7 @@ class IngestJob:
             "source": f"binance:{self.series.market}:kline_{self.series.timeframe}",
             "state": self.state,
             "pinned": self.pinned,
-            "refcount": len(self.refs),
+            "refcount": refcount,
             "started_at": self.started_at,
             "last_message_at": self.last_message_at,
             "crashes": self.crashes,
@@ -80,7 +79,7 @@ class IngestJob:
                 if self.state == "backoff" and self.next_retry_at is not None
                 else None
             ),
-            "idle_for_s": None if self.idle_since is None else round(now - self.idle_since, 3),
+            "idle_for_s": None if idle_for is None else round(idle_for, 3),
             "closed_candles": self.closed_candles,
             "forming_updates": self.forming_updates,
             "malformed_messages": malformed,
@@ -107,7 +106,11 @@ class IngestSupervisor:
     clock: Callable[[], float] = time.time
     jobs: dict[str, IngestJob] = attrs.Factory(dict)
     rest: BinanceRest | None = None
+    book: OnDemandBook = attrs.field(init=False)
     _nursery: trio.Nursery | None = None
+
+    def __attrs_post_init__(self) -> None:
+        self.book = OnDemandBook(self.max_ondemand)
 
     async def run(
         self, *, task_status: trio.TaskStatus[IngestSupervisor] = trio.TASK_STATUS_IGNORED
@@ -119,75 +122,59 @@ class IngestSupervisor:
                 if self.enabled:
                     for sid in self.whitelist:
                         series = job_series_for(SeriesId.parse(sid), self.derived)
-                        if series is not None:
-                            self._ensure_job(series, pinned=True)
+                        if series is not None and self.book.pin(str(series)):
+                            self._start_job(series, pinned=True)
                 nursery.start_soon(self._reaper)
                 task_status.started(self)
                 await trio.sleep_forever()
 
     # --- subscriptions ------------------------------------------------------------------
 
-    async def acquire(self, conn_id: int, series: SeriesId) -> None:
+    def acquire(self, conn_id: int, series: SeriesId) -> None:
         """Count a subscribing connection against the job serving `series` (starting it).
 
-        Raises Capacity when the on-demand cap is reached and no job is idle to evict.
+        Synchronous, so the decision is one atomic step: it never waits for a job to start or
+        stop. Raises Capacity when the on-demand cap is reached and no job is idle to evict.
         """
-        if not self.enabled:
-            return
-        target = job_series_for(series, self.derived)
+        target = self._target(series)
         if target is None:
             return
-        job = self.jobs.get(str(target))
-        if job is None:
-            self._make_room()
-            job = self._ensure_job(target, pinned=False)
-        job.refs.add(conn_id)
-        job.idle_since = None
+        admitted = self.book.acquire(conn_id, str(series), str(target), trio.current_time())
+        if admitted.evict is not None:
+            self._stop_job(self.jobs[admitted.evict])
+        if admitted.start:
+            self._start_job(target, pinned=False)
 
     def release(self, conn_id: int, series: SeriesId) -> None:
-        target = job_series_for(series, self.derived)
-        job = self.jobs.get(str(target)) if target is not None else None
-        if job is None or conn_id not in job.refs:
-            return
-        job.refs.discard(conn_id)
-        if not job.refs:
-            job.idle_since = trio.current_time()
+        """Drop a connection's subscription to `series` (unsubscribe); idempotent."""
+        target = self._target(series)
+        if target is not None:
+            self.book.release(conn_id, str(series), str(target), trio.current_time())
 
-    def _make_room(self) -> None:
-        if self.max_ondemand <= 0:
-            return
-        ondemand = [j for j in self.jobs.values() if not j.pinned]
-        if len(ondemand) < self.max_ondemand:
-            return
-        idle = [j for j in ondemand if not j.refs]
-        if not idle:
-            raise Capacity()
-        oldest = min(idle, key=lambda j: j.idle_since if j.idle_since is not None else 0.0)
-        self._stop_job(oldest)
+    def release_connection(self, conn_id: int) -> None:
+        """A closed connection releases every job reference it held, in one step."""
+        self.book.release_connection(conn_id, trio.current_time())
+
+    def _target(self, series: SeriesId) -> SeriesId | None:
+        return job_series_for(series, self.derived) if self.enabled else None
 
     async def _reaper(self) -> None:
         while True:
             await trio.sleep(REAP_INTERVAL_S)
-            now = trio.current_time()
-            for job in list(self.jobs.values()):
-                if job.pinned or job.refs or job.idle_since is None:
-                    continue
-                if now - job.idle_since >= self.idle_ttl_s:
-                    self._stop_job(job)
+            for key in self.book.expired(trio.current_time(), self.idle_ttl_s):
+                self._stop_job(self.jobs[key])
 
     # --- jobs ---------------------------------------------------------------------------
 
-    def _ensure_job(self, series: SeriesId, *, pinned: bool) -> IngestJob:
-        key = str(series)
-        job = self.jobs.get(key)
-        if job is None:
-            job = self.jobs[key] = IngestJob(series, pinned)
-            assert self._nursery is not None
-            self._nursery.start_soon(self._supervise, job)
-        job.pinned = job.pinned or pinned
+    def _start_job(self, series: SeriesId, *, pinned: bool) -> IngestJob:
+        job = self.jobs[str(series)] = IngestJob(series, pinned)
+        assert self._nursery is not None
+        self._nursery.start_soon(self._supervise, job)
         return job
 
     def _stop_job(self, job: IngestJob) -> None:
+        # The task ends at its next checkpoint; a new job for the same series may start at
+        # once (it only shares the series actor, which serialises their writes).
         job.state = "stopped"
         job.cancel_scope.cancel()
         if self.jobs.get(str(job.series)) is job:
@@ -282,8 +269,13 @@ class IngestSupervisor:
     # --- the operator's view -------------------------------------------------------------
 
     def snapshot(self) -> list[dict[str, Any]]:
-        now = self.clock()
-        return [self.jobs[k].as_json(now) for k in sorted(self.jobs)]
+        now, mono = self.clock(), trio.current_time()
+        jobs = []
+        for key in sorted(self.jobs):
+            since = self.book.idle_since(key)
+            idle_for = None if since is None else mono - since
+            jobs.append(self.jobs[key].as_json(now, self.book.refcount(key), idle_for))
+        return jobs
 
     def backfill_progress(self, series_id: str) -> BackfillProgress | None:
         series = SeriesId.parse(series_id)
