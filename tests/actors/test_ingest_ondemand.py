@@ -93,19 +93,19 @@ async def one_iteration(server, client) -> None:
 async def test_ondemand_outcomes_are_exact_under_churn(tmp_path):
     async with open_simexchange(SimConfig(start_ms=START_MS, speed=0)) as sim:
         h = sim.handle
-        settings = dict(
-            ENABLE_INGEST=True,
-            ENABLE_DEBUG_API=True,
-            INGEST_BOOTSTRAP_CANDLES=5,
-            ONDEMAND_MAX_JOBS=2,
-            ONDEMAND_IDLE_TTL_S=600,
+        settings = {
+            "ENABLE_INGEST": True,
+            "ENABLE_DEBUG_API": True,
+            "INGEST_BOOTSTRAP_CANDLES": 5,
+            "ONDEMAND_MAX_JOBS": 2,
+            "ONDEMAND_IDLE_TTL_S": 600,
             # Actors stop as soon as they may, so actor stop/start races with every step.
-            ACTOR_IDLE_TTL_S=0.01,
-            BINANCE_SPOT_BASE_URL=h.spot_rest_base,
-            BINANCE_FUTURES_BASE_URL=h.futures_rest_base,
-            BINANCE_SPOT_WS_BASE_URL=h.spot_ws_base,
-            BINANCE_FUTURES_WS_BASE_URL=h.futures_ws_base,
-        )
+            "ACTOR_IDLE_TTL_S": 0.01,
+            "BINANCE_SPOT_BASE_URL": h.spot_rest_base,
+            "BINANCE_FUTURES_BASE_URL": h.futures_rest_base,
+            "BINANCE_SPOT_WS_BASE_URL": h.spot_ws_base,
+            "BINANCE_FUTURES_WS_BASE_URL": h.futures_ws_base,
+        }
         async with running_server(tmp_path, **settings) as server, http_client(server) as client:
             for _ in range(ITERATIONS):
                 await one_iteration(server, client)
