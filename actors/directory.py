@@ -60,7 +60,10 @@ class Directory:
                 handle = self._spawn(series)
             startup = self._starting.get(key)
             if startup is not None and startup.handle is handle:
-                await startup.wait()
+                if startup.fired:
+                    del self._starting[key]  # served: later asks need not look again
+                else:
+                    await startup.wait()
             return handle
 
     def _spawn(self, series: SeriesId) -> SeriesHandle:
