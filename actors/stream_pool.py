@@ -150,6 +150,7 @@ class StreamPool:
     silence_timeout_s: float = 30.0
     reply_timeout_s: float = 10.0
     lease_capacity: int = 256
+    empty_grace_s: float = 60.0
     conns: list[_Conn] = attrs.Factory(list)
     opened_total: int = 0
     _opens: SlidingWindow = attrs.field(init=False)
@@ -186,6 +187,14 @@ class StreamPool:
         del conn.leases[lease.stream]
         if conn.opened_at is not None:
             conn.push(UNSUBSCRIBE, lease.stream)
+        if conn.load() == 0 and not conn.retiring:
+            assert self._nursery is not None
+            self._nursery.start_soon(self._close_if_still_empty, conn)
+
+    async def _close_if_still_empty(self, conn: _Conn) -> None:
+        # An empty connection stays a while: closing it at once would make a series that
+        # leaves and comes back spend one of the few new connections a minute allowed.
+        await trio.sleep(self.empty_grace_s)
         if conn.load() == 0 and not conn.retiring:
             conn.retiring = True
             conn.scope.cancel()
@@ -285,26 +294,29 @@ class StreamPool:
         old.scope.cancel()
 
     async def _read(self, conn: _Conn, cc: CombinedConnection) -> None:
+        """Dispatch each message to its lease, everything one socket read brought at once."""
         while True:
-            message = await cc.receive(self.silence_timeout_s)
-            if isinstance(message, StreamMessage):
-                lease = conn.leases.get(message.stream)
-                if lease is None or lease.conn is not conn:
-                    continue
-                lease.messages += 1
-                try:
-                    update = parse_kline_message(
-                        message.data, symbol=lease.symbol, interval=lease.interval
-                    )
-                except KlineParseError as exc:
-                    lease.malformed += 1
-                    lease.last_malformed = exc.message
-                    continue
-                lease.deliver(update)
-            elif isinstance(message, ControlReply):
-                conn.replies[message.id] = message
-                event, conn.reply_event = conn.reply_event, trio.Event()
-                event.set()
+            for message in await cc.receive_batch(self.silence_timeout_s):
+                if isinstance(message, StreamMessage):
+                    self._dispatch(conn, message)
+                elif isinstance(message, ControlReply):
+                    conn.replies[message.id] = message
+                    event, conn.reply_event = conn.reply_event, trio.Event()
+                    event.set()
+
+    @staticmethod
+    def _dispatch(conn: _Conn, message: StreamMessage) -> None:
+        lease = conn.leases.get(message.stream)
+        if lease is None or lease.conn is not conn:
+            return
+        lease.messages += 1
+        try:
+            update = parse_kline_message(message.data, symbol=lease.symbol, interval=lease.interval)
+        except KlineParseError as exc:
+            lease.malformed += 1
+            lease.last_malformed = exc.message
+            return
+        lease.deliver(update)
 
     async def _control(self, conn: _Conn, cc: CombinedConnection) -> None:
         """Send queued joins/leaves in order, consecutive ones of a kind in one message."""

@@ -64,3 +64,25 @@ async def test_a_restarting_job_takes_over_its_stream_and_leaving_unsubscribes()
                 assert update.candle.candle_time == (START_MS // 60_000) * 60
                 assert sim.statistics().connections_accepted == 1
             nursery.cancel_scope.cancel()
+
+
+async def test_an_empty_connection_waits_before_closing():
+    async with open_simexchange(SimConfig(start_ms=START_MS, speed=0)) as sim:
+        pool = StreamPool("spot", sim.handle.spot_ws_base, empty_grace_s=0.3)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(pool.run)
+            with trio.fail_after(10):
+                first = await pool.attach(BTC, "BTCUSDT", "1m")
+                carrier = first.connection_id
+                pool.detach(first)
+                # The only series left and came back: the same connection carries it again.
+                again = await pool.attach(BTC, "BTCUSDT", "1m")
+                assert again.connection_id == carrier
+                assert sim.statistics().connections_accepted == 1
+                pool.detach(again)
+
+                async def closed():
+                    return sim.statistics().open_streams == 0 and not pool.conns
+
+                await eventually(closed)
+            nursery.cancel_scope.cancel()
