@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 import trio
 
-from actors.mailbox import MailboxClosed, Request, ask, fail_pending
+from actors.mailbox import MailboxClosed, Reply, Request, ask, fail_pending
 from actors.restart import ACTOR_POLICY, RestartPolicy
 from actors.series_actor import ActorDeps, SeriesActor, SeriesHandle
 from canvas.errors import ServiceUnavailable
@@ -34,7 +34,7 @@ class Directory:
     request_timeout_s: float = 30.0
     policy: RestartPolicy = ACTOR_POLICY
     handles: dict[str, SeriesHandle] = attrs.Factory(dict)
-    _starting: dict[str, trio.Event] = attrs.Factory(dict)
+    _starting: dict[str, _Startup] = attrs.Factory(dict)
     _nursery: trio.Nursery | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[Directory] = trio.TASK_STATUS_IGNORED):
@@ -52,31 +52,29 @@ class Directory:
         key = str(series)
         while True:
             handle = self.handles.get(key)
-            if handle is not None and handle.state != "stopped":
-                return handle
-            starting = self._starting.get(key)
-            if starting is not None:
-                await starting.wait()
+            if handle is not None and handle.state == "stopped":
+                # One incarnation at a time: the next opens the ledger once this one closed it.
+                await handle.stopped.wait()
                 continue
-            return await self._start(series)
-
-    async def _start(self, series: SeriesId) -> SeriesHandle:
-        key = str(series)
-        event = self._starting[key] = trio.Event()
-        try:
-            assert self._nursery is not None, "Directory.run is not running"
-            handle = SeriesHandle(series, self.mailbox_size)
-            self.handles[key] = handle
-            try:
-                await self._nursery.start(self._supervise, handle)
-            except BaseException:
-                if self.handles.get(key) is handle:
-                    del self.handles[key]
-                raise
+            if handle is None:
+                handle = self._spawn(series)
+            startup = self._starting.get(key)
+            if startup is not None and startup.handle is handle:
+                if startup.fired:
+                    del self._starting[key]  # served: later asks need not look again
+                else:
+                    await startup.wait()
             return handle
-        finally:
-            del self._starting[key]
-            event.set()
+
+    def _spawn(self, series: SeriesId) -> SeriesHandle:
+        """Start an actor in the directory's own nursery, so that its start-up never depends on
+        (nor is cancelled with) whichever caller happened to ask first."""
+        assert self._nursery is not None, "Directory.run is not running"
+        handle = SeriesHandle(series, self.mailbox_size)
+        self.handles[handle.series_id] = handle
+        startup = self._starting[handle.series_id] = _Startup(handle)
+        self._nursery.start_soon(self._supervise, handle, startup)
+        return handle
 
     async def ask(self, series_id: str | SeriesId, request: Request) -> Any:
         """Send a request to the series' actor and return its answer (or raise its error)."""
@@ -91,15 +89,13 @@ class Directory:
     def live(self) -> list[SeriesHandle]:
         return [h for _, h in sorted(self.handles.items()) if h.state != "stopped"]
 
-    async def _supervise(
-        self, handle: SeriesHandle, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-    ) -> None:
+    async def _supervise(self, handle: SeriesHandle, startup: _Startup) -> None:
         """Run the actor, restarting it with backoff when it crashes, until it stops idle.
 
-        `task_status.started()` fires once the first incarnation can serve; a failure before
-        that propagates to whoever is starting the series.
+        `startup` is settled once the first incarnation can serve, or with the error that kept
+        it from starting (then this task ends: the next ask starts afresh).
         """
-        relay = _StartRelay(task_status)
+        relay = startup
         attempt = 0
         try:
             while True:
@@ -110,7 +106,8 @@ class Directory:
                 except Exception as exc:
                     if not relay.fired:
                         log.exception("series actor %s failed to start", handle.series_id)
-                        raise ServiceUnavailable("series_unavailable") from exc
+                        relay.fail(ServiceUnavailable("series_unavailable"))
+                        return
                     handle.crashes += 1
                     handle.last_error = f"{type(exc).__name__}: {exc}"[:500]
                     log.exception("series actor %s crashed; restarting", handle.series_id)
@@ -124,6 +121,9 @@ class Directory:
                     await trio.sleep(self.policy.delay(attempt))
                     handle.state = "starting"
         finally:
+            relay.fail(ServiceUnavailable("series_stopped"))
+            if self._starting.get(handle.series_id) is startup:
+                del self._starting[handle.series_id]
             handle.state = "stopped"
             handle.stopped.set()
             if self.handles.get(handle.series_id) is handle:
@@ -133,13 +133,24 @@ class Directory:
 
 
 @attrs.define(eq=False)
-class _StartRelay:
-    """Passes the first incarnation's `started()` on; later incarnations start silently."""
+class _Startup:
+    """The first start of an actor: whoever asks meanwhile waits here for it to serve or fail.
 
-    outer: Any
+    Later incarnations (restarts after a crash) start silently.
+    """
+
+    handle: SeriesHandle
     fired: bool = False
+    outcome: Reply[None] = attrs.Factory(Reply)
 
     def started(self, value: Any = None) -> None:
-        if not self.fired:
+        if not self.outcome.answered:
             self.fired = True
-            self.outer.started()
+            self.outcome.set(None)
+
+    def fail(self, error: BaseException) -> None:
+        self.outcome.fail(error)
+
+    async def wait(self) -> None:
+        """Block until the actor serves; raise the error that kept it from starting."""
+        await self.outcome.wait()

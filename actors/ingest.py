@@ -14,14 +14,21 @@ import trio
 
 from actors import messages as msg
 from actors.directory import Directory
+from actors.ingest_feed import Feeder
+from actors.ondemand import OnDemandBook
 from actors.restart import JOB_POLICY, RestartPolicy
+from actors.stream_pool import Lease, StreamPool
 from canvas.candles import Candle
-from canvas.errors import CanvasError, Capacity
-from canvas.exchange.binance import KLINE_INTERVALS, BinanceEndpoints
+from canvas.errors import CanvasError
+from canvas.exchange.binance import (
+    KLINE_INTERVALS,
+    MARKETS,
+    BinanceEndpoints,
+    rest_symbol,
+    stream_symbol,
+)
 from canvas.exchange.errors import ExchangeError
-from canvas.exchange.kline_parse import KlineUpdate
 from canvas.exchange.rest import BinanceRest
-from canvas.exchange.stream import KlineStream
 from canvas.health import BackfillProgress
 from canvas.series_id import SeriesId
 
@@ -47,30 +54,29 @@ class IngestJob:
 
     series: SeriesId
     pinned: bool
-    refs: set[int] = attrs.Factory(set)
     state: str = "starting"
     started_at: float | None = None
     last_message_at: float | None = None
     crashes: int = 0
     last_error: str | None = None
     next_retry_at: float | None = None
-    idle_since: float | None = None
     backfill: BackfillProgress | None = None
     closed_candles: int = 0
     forming_updates: int = 0
     malformed: int = 0
     cancel_scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
-    stream: KlineStream | None = None
+    lease: Lease | None = None
 
-    def as_json(self, now: float) -> dict[str, Any]:
-        stats = self.stream.statistics() if self.stream is not None else None
-        malformed = self.malformed + (stats.malformed if stats else 0)
+    def as_json(self, now: float, refcount: int, idle_for: float | None) -> dict[str, Any]:
+        lease = self.lease
+        malformed = self.malformed + (lease.malformed if lease is not None else 0)
         return {
             "series_id": str(self.series),
             "source": f"binance:{self.series.market}:kline_{self.series.timeframe}",
             "state": self.state,
+            "connection": lease.connection_id if lease is not None else None,
             "pinned": self.pinned,
-            "refcount": len(self.refs),
+            "refcount": refcount,
             "started_at": self.started_at,
             "last_message_at": self.last_message_at,
             "crashes": self.crashes,
@@ -80,7 +86,7 @@ class IngestJob:
                 if self.state == "backoff" and self.next_retry_at is not None
                 else None
             ),
-            "idle_for_s": None if self.idle_since is None else round(now - self.idle_since, 3),
+            "idle_for_s": None if idle_for is None else round(idle_for, 3),
             "closed_candles": self.closed_candles,
             "forming_updates": self.forming_updates,
             "malformed_messages": malformed,
@@ -105,9 +111,25 @@ class IngestSupervisor:
     forming_interval_s: float = 1.0
     policy: RestartPolicy = JOB_POLICY
     clock: Callable[[], float] = time.time
+    # Shared exchange connections (§8 rev 4): streams per connection, their lifetime before
+    # renewal, and the exchange's limits on new connections and control messages.
+    streams_per_connection: int = 200
+    connection_lifetime_s: float = 23 * 3600.0
+    connections_per_minute: int = 5
+    control_per_second: int = 5
+    # Backfills at once: hundreds of streams (re)starting together (start-up, a dropped shared
+    # connection) would otherwise open as many REST requests and time out in the crowd.
+    backfill_concurrency: int = 8
     jobs: dict[str, IngestJob] = attrs.Factory(dict)
     rest: BinanceRest | None = None
+    pools: dict[str, StreamPool] = attrs.Factory(dict)
+    book: OnDemandBook = attrs.field(init=False)
+    _backfills: trio.CapacityLimiter = attrs.field(init=False)
     _nursery: trio.Nursery | None = None
+
+    def __attrs_post_init__(self) -> None:
+        self.book = OnDemandBook(self.max_ondemand)
+        self._backfills = trio.CapacityLimiter(self.backfill_concurrency)
 
     async def run(
         self, *, task_status: trio.TaskStatus[IngestSupervisor] = trio.TASK_STATUS_IGNORED
@@ -116,78 +138,75 @@ class IngestSupervisor:
             self.rest = rest
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                for market in MARKETS:
+                    self.pools[market] = await nursery.start(self._pool_for(market).run)
                 if self.enabled:
                     for sid in self.whitelist:
                         series = job_series_for(SeriesId.parse(sid), self.derived)
-                        if series is not None:
-                            self._ensure_job(series, pinned=True)
+                        if series is not None and self.book.pin(str(series)):
+                            self._start_job(series, pinned=True)
                 nursery.start_soon(self._reaper)
                 task_status.started(self)
                 await trio.sleep_forever()
 
     # --- subscriptions ------------------------------------------------------------------
 
-    async def acquire(self, conn_id: int, series: SeriesId) -> None:
+    def acquire(self, conn_id: int, series: SeriesId) -> None:
         """Count a subscribing connection against the job serving `series` (starting it).
 
-        Raises Capacity when the on-demand cap is reached and no job is idle to evict.
+        Synchronous, so the decision is one atomic step: it never waits for a job to start or
+        stop. Raises Capacity when the on-demand cap is reached and no job is idle to evict.
         """
-        if not self.enabled:
-            return
-        target = job_series_for(series, self.derived)
+        target = self._target(series)
         if target is None:
             return
-        job = self.jobs.get(str(target))
-        if job is None:
-            self._make_room()
-            job = self._ensure_job(target, pinned=False)
-        job.refs.add(conn_id)
-        job.idle_since = None
+        admitted = self.book.acquire(conn_id, str(series), str(target), trio.current_time())
+        if admitted.evict is not None:
+            self._stop_job(self.jobs[admitted.evict])
+        if admitted.start:
+            self._start_job(target, pinned=False)
 
     def release(self, conn_id: int, series: SeriesId) -> None:
-        target = job_series_for(series, self.derived)
-        job = self.jobs.get(str(target)) if target is not None else None
-        if job is None or conn_id not in job.refs:
-            return
-        job.refs.discard(conn_id)
-        if not job.refs:
-            job.idle_since = trio.current_time()
+        """Drop a connection's subscription to `series` (unsubscribe); idempotent."""
+        target = self._target(series)
+        if target is not None:
+            self.book.release(conn_id, str(series), str(target), trio.current_time())
 
-    def _make_room(self) -> None:
-        if self.max_ondemand <= 0:
-            return
-        ondemand = [j for j in self.jobs.values() if not j.pinned]
-        if len(ondemand) < self.max_ondemand:
-            return
-        idle = [j for j in ondemand if not j.refs]
-        if not idle:
-            raise Capacity()
-        oldest = min(idle, key=lambda j: j.idle_since if j.idle_since is not None else 0.0)
-        self._stop_job(oldest)
+    def release_connection(self, conn_id: int) -> None:
+        """A closed connection releases every job reference it held, in one step."""
+        self.book.release_connection(conn_id, trio.current_time())
+
+    def _pool_for(self, market: str) -> StreamPool:
+        return StreamPool(
+            market,
+            self.endpoints.spot_ws if market == "spot" else self.endpoints.futures_ws,
+            per_connection=self.streams_per_connection,
+            opens_per_minute=self.connections_per_minute,
+            control_per_second=self.control_per_second,
+            lifetime_s=self.connection_lifetime_s,
+            silence_timeout_s=self.silence_timeout_s,
+        )
+
+    def _target(self, series: SeriesId) -> SeriesId | None:
+        return job_series_for(series, self.derived) if self.enabled else None
 
     async def _reaper(self) -> None:
         while True:
             await trio.sleep(REAP_INTERVAL_S)
-            now = trio.current_time()
-            for job in list(self.jobs.values()):
-                if job.pinned or job.refs or job.idle_since is None:
-                    continue
-                if now - job.idle_since >= self.idle_ttl_s:
-                    self._stop_job(job)
+            for key in self.book.expired(trio.current_time(), self.idle_ttl_s):
+                self._stop_job(self.jobs[key])
 
     # --- jobs ---------------------------------------------------------------------------
 
-    def _ensure_job(self, series: SeriesId, *, pinned: bool) -> IngestJob:
-        key = str(series)
-        job = self.jobs.get(key)
-        if job is None:
-            job = self.jobs[key] = IngestJob(series, pinned)
-            assert self._nursery is not None
-            self._nursery.start_soon(self._supervise, job)
-        job.pinned = job.pinned or pinned
+    def _start_job(self, series: SeriesId, *, pinned: bool) -> IngestJob:
+        job = self.jobs[str(series)] = IngestJob(series, pinned)
+        assert self._nursery is not None
+        self._nursery.start_soon(self._supervise, job)
         return job
 
     def _stop_job(self, job: IngestJob) -> None:
+        # The task ends at its next checkpoint; a new job for the same series may start at
+        # once (it only shares the series actor, which serialises their writes).
         job.state = "stopped"
         job.cancel_scope.cancel()
         if self.jobs.get(str(job.series)) is job:
@@ -209,10 +228,6 @@ class IngestSupervisor:
                         # A bug in one job must not take the others down; log it loudly.
                         log.exception("ingest job %s failed", job.series)
                     error = f"{type(leaf).__name__}: {leaf}"
-                finally:
-                    if job.stream is not None:
-                        job.malformed += job.stream.statistics().malformed
-                        job.stream = None
                 job.crashes += 1
                 job.last_error = error[:500]
                 if trio.current_time() - began > self.policy.reset_after_s:
@@ -226,23 +241,31 @@ class IngestSupervisor:
         job.state = "stopped"
 
     async def _session(self, job: IngestJob) -> None:
-        """Backfill from the ledger head to the latest closed bucket, then stream."""
-        stream = KlineStream.for_series(
-            self.endpoints, job.series, silence_timeout=self.silence_timeout_s
-        )
-        job.stream = stream
-        feeder = _Feeder(self, job)
-        async with trio.open_nursery() as nursery:
-            # Connect first and hold stream updates until the backfill is stored, so a bucket
-            # closing between the REST read and the stream start is never missed.
-            await nursery.start(stream.run, feeder.on_update)
+        """Put the stream on a shared connection, backfill from the ledger head to the latest
+        closed bucket, then follow the stream (backfilling again whenever it restarts)."""
+        series = job.series
+        pool = self.pools[series.market]
+        name = f"{stream_symbol(series.symbol)}@kline_{series.timeframe}"
+        # The stream is live before the REST read, and its updates wait in the lease until
+        # the backfill is stored, so a bucket closing in between is never missed.
+        lease = await pool.attach(name, rest_symbol(series.symbol), series.timeframe)
+        job.lease = lease
+        try:
             await self.backfill(job)
             job.state = "running"
             job.started_at = job.started_at or self.clock()
-            await feeder.release_held()
+            await Feeder(self, job).follow(lease)
+        finally:
+            pool.detach(lease)
+            job.malformed += lease.malformed
+            job.lease = None
 
     async def backfill(self, job: IngestJob) -> None:
         """Fetch closed candles after the ledger head (or the newest bootstrap set) over REST."""
+        async with self._backfills:
+            await self._backfill(job)
+
+    async def _backfill(self, job: IngestJob) -> None:
         assert self.rest is not None
         series = job.series
         head = await self.head_time(series)
@@ -282,8 +305,13 @@ class IngestSupervisor:
     # --- the operator's view -------------------------------------------------------------
 
     def snapshot(self) -> list[dict[str, Any]]:
-        now = self.clock()
-        return [self.jobs[k].as_json(now) for k in sorted(self.jobs)]
+        now, mono = self.clock(), trio.current_time()
+        jobs = []
+        for key in sorted(self.jobs):
+            since = self.book.idle_since(key)
+            idle_for = None if since is None else mono - since
+            jobs.append(self.jobs[key].as_json(now, self.book.refcount(key), idle_for))
+        return jobs
 
     def backfill_progress(self, series_id: str) -> BackfillProgress | None:
         series = SeriesId.parse(series_id)
@@ -305,54 +333,3 @@ def _leaf(exc: BaseException) -> BaseException:
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
     return exc
-
-
-@attrs.define(eq=False)
-class _Feeder:
-    """Turns stream updates into actor messages: closed candles stored (with any hole before
-    them backfilled over REST first), forming updates published at a throttled rate."""
-
-    supervisor: IngestSupervisor
-    job: IngestJob
-    held: list[KlineUpdate] | None = attrs.Factory(list)
-    last_forming_at: float = -1e9
-    # The newest closed candle this session stored (read from the ledger once, after the
-    # backfill), so a closed message costs no extra round trip to the actor.
-    head: int | None = None
-
-    async def on_update(self, update: KlineUpdate) -> None:
-        self.job.last_message_at = self.supervisor.clock()
-        if self.held is not None:
-            if update.closed:
-                self.held.append(update)
-            return
-        await self._apply(update)
-
-    async def release_held(self) -> None:
-        self.head = await self.supervisor.head_time(self.job.series)
-        held, self.held = self.held or [], None
-        for update in held:
-            await self._apply(update)
-        await trio.sleep_forever()
-
-    async def _apply(self, update: KlineUpdate) -> None:
-        series = self.job.series
-        candle = update.candle
-        if update.closed:
-            if self.head is not None and candle.candle_time > self.head + series.tf:
-                # The stream skipped buckets (a reconnect race, a lost message): fill over REST.
-                await self.supervisor.backfill(self.job)
-            await self.supervisor.store(series, [candle.as_row()])
-            self.job.closed_candles += 1
-            if self.head is None or candle.candle_time > self.head:
-                self.head = candle.candle_time
-            return
-        now = trio.current_time()
-        if now - self.last_forming_at < self.supervisor.forming_interval_s:
-            return
-        handle = self.supervisor.directory.handles.get(str(series))
-        if handle is None or not handle.subscribers:
-            return  # forming updates are only ever pushed; nobody is listening
-        self.last_forming_at = now
-        self.job.forming_updates += 1
-        await self.supervisor.directory.ask(series, msg.IngestForming(candle.as_row()))

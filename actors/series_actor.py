@@ -151,7 +151,13 @@ class SeriesActor:
                     except trio.EndOfChannel:
                         return
             if request is None:
-                if self.handle.subscribers or not self.deps.may_stop(self.series):
+                if (
+                    self.handle.subscribers
+                    or not self.deps.may_stop(self.series)
+                    # A request queued since the timer fired: stopping now would serve it
+                    # on the way out (a subscriber registered on a stopping actor is lost).
+                    or recv.statistics().current_buffer_used
+                ):
                     continue
                 # Closing the send side makes late askers look the series up again; whatever
                 # is already queued is still answered below before the actor ends.
@@ -222,7 +228,14 @@ class SeriesActor:
             return
         conn = open_db(path, readonly=True)
         try:
-            first, head = ledger.first_time(conn), ledger.head_time(conn)
+            # The base's file appears a moment before its tables (its actor is creating it
+            # right now, e.g. for the live job both series share): that is an empty base.
+            created = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'candles'"
+            ).fetchone()
+            first, head = (
+                (ledger.first_time(conn), ledger.head_time(conn)) if created else (None,) * 2
+            )
         finally:
             conn.close()
         if first is None:

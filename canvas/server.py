@@ -225,6 +225,7 @@ async def start_services(nursery: trio.Nursery, deps: AppDeps) -> None:
         max_ondemand=s.ondemand_max_jobs,
         idle_ttl_s=s.ondemand_idle_ttl_s,
         forming_interval_s=s.ingest_forming_interval_s,
+        streams_per_connection=s.ingest_streams_per_connection,
         clock=deps.clock,
     )
     deps.services["ingest"] = await nursery.start(ingest.run)

@@ -110,13 +110,13 @@ class KlineStream:
         # We own the transport: trio-websocket 0.12 does not close its stream after an
         # abnormal closure (peer cut the TCP connection), which would leak the socket.
         ws: trio_websocket.WebSocketConnection | None = None
-        stream: trio.SocketStream | trio.SSLStream[trio.SocketStream] | None = None
+        stream: Transport | None = None
         graceful = True
         try:
             with trio.move_on_after(self.connect_timeout) as connecting:
-                stream = await self._open_stream()
+                stream = await open_transport(self.url)
                 ws = await trio_websocket.wrap_client_stream(
-                    nursery, stream, self._host_header, self._resource
+                    nursery, stream, host_header(self.url), resource(self.url)
                 )
             if connecting.cancelled_caught:
                 raise StreamUnavailable(f"{self.url}: connect timed out")
@@ -149,42 +149,6 @@ class KlineStream:
             if stream is not None:
                 await trio.aclose_forcefully(stream)
 
-    async def _open_stream(self) -> trio.SocketStream | trio.SSLStream[trio.SocketStream]:
-        parts = urllib.parse.urlsplit(self.url)
-        host, port = parts.hostname or "", parts.port
-        try:
-            if parts.scheme == "wss":
-                tls = await trio.open_ssl_over_tcp_stream(
-                    host, port or 443, ssl_context=ssl.create_default_context()
-                )
-                try:
-                    # Handshake now, so TLS failures surface here rather than in the reader task.
-                    await tls.do_handshake()
-                except BaseException:
-                    await trio.aclose_forcefully(tls)
-                    raise
-                return tls
-            return await trio.open_tcp_stream(host, port or 80)
-        except (OSError, trio.BrokenResourceError) as exc:
-            # trio reports each failed address in a group; the first one says enough.
-            cause = exc.__cause__
-            if isinstance(cause, BaseExceptionGroup) and cause.exceptions:
-                cause = cause.exceptions[0]
-            shown = cause or exc
-            raise StreamUnavailable(f"{self.url}: {type(shown).__name__}: {shown}") from None
-
-    @property
-    def _host_header(self) -> str:
-        parts = urllib.parse.urlsplit(self.url)
-        default = 443 if parts.scheme == "wss" else 80
-        host = parts.hostname or ""
-        return host if parts.port in (None, default) else f"{host}:{parts.port}"
-
-    @property
-    def _resource(self) -> str:
-        parts = urllib.parse.urlsplit(self.url)
-        return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-
     def _parse(self, message: str | bytes) -> KlineUpdate | None:
         self._messages += 1
         try:
@@ -198,3 +162,50 @@ class KlineStream:
         else:
             self._forming += 1
         return update
+
+
+Transport = trio.SocketStream | trio.SSLStream[trio.SocketStream]
+
+
+async def open_transport(url: str) -> Transport:
+    """The TCP (and, for wss, TLS) stream under a WebSocket to `url`.
+
+    Raises StreamUnavailable when it cannot be opened. The caller owns and closes it (see
+    `KlineStream._session` for why the WebSocket layer must not).
+    """
+    parts = urllib.parse.urlsplit(url)
+    host, port = parts.hostname or "", parts.port
+    try:
+        if parts.scheme == "wss":
+            tls = await trio.open_ssl_over_tcp_stream(
+                host, port or 443, ssl_context=ssl.create_default_context()
+            )
+            try:
+                # Handshake now, so TLS failures surface here rather than in the reader task.
+                await tls.do_handshake()
+            except BaseException:
+                await trio.aclose_forcefully(tls)
+                raise
+            return tls
+        return await trio.open_tcp_stream(host, port or 80)
+    except (OSError, trio.BrokenResourceError) as exc:
+        # trio reports each failed address in a group; the first one says enough.
+        cause = exc.__cause__
+        if isinstance(cause, BaseExceptionGroup) and cause.exceptions:
+            cause = cause.exceptions[0]
+        shown = cause or exc
+        raise StreamUnavailable(f"{url}: {type(shown).__name__}: {shown}") from None
+
+
+def host_header(url: str) -> str:
+    """The Host header for `url` (the port only when it is not the scheme's default)."""
+    parts = urllib.parse.urlsplit(url)
+    default = 443 if parts.scheme == "wss" else 80
+    host = parts.hostname or ""
+    return host if parts.port in (None, default) else f"{host}:{parts.port}"
+
+
+def resource(url: str) -> str:
+    """The request target of `url`: its path and query."""
+    parts = urllib.parse.urlsplit(url)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

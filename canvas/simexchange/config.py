@@ -25,12 +25,18 @@ class SimConfig:
     speed: float = 1.0
     messages_per_bucket: int = attrs.field(default=4, validator=attrs.validators.ge(1))
     idle_timeout: float = 30.0
+    # Exchange limits (Binance: 10 control messages/s per connection, 300 new connections per
+    # 5 minutes per IP, every connection closed after 24 h); None turns a limit off.
+    control_per_second: int = 10
+    connection_limit: int | None = None
+    connection_window_s: float = 300.0
+    connection_lifetime_s: float | None = None
 
 
 @attrs.frozen
 class SimHandle:
     """Where a running sim listens. REST bases take `/api/v3/...` or `/fapi/v1/...`, WS bases
-    take `/ws/<symbol>@kline_<interval>`; `/_sim/...` control endpoints are on both ports."""
+    take `/ws/<symbol>@kline_<interval>` or `/stream?streams=a/b`; `/_sim/...` control endpoints are on both ports."""
 
     host: str
     port: int
@@ -75,3 +81,7 @@ class SimStatistics:
     refusing: bool
     silent: bool
     rate_limited_remaining: int
+    kline_streams: int = 0
+    connections_accepted: int = 0
+    connections_rejected: int = 0
+    control_messages: int = 0

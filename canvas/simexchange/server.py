@@ -15,6 +15,7 @@ import trio
 import trio_websocket
 
 from canvas.simexchange.clock import SimClock
+from canvas.simexchange.combined import ConnectionGate
 from canvas.simexchange.config import SimConfig, SimHandle, SimStatistics
 from canvas.simexchange.control import handle_control
 from canvas.simexchange.httpserve import (
@@ -30,6 +31,7 @@ from canvas.simexchange.httpserve import (
 from canvas.simexchange.listings import build_listings
 from canvas.simexchange.market import SimMarket
 from canvas.simexchange.routes import RestRoutes
+from canvas.simexchange.sockets import SimConnection, WebSocketService
 from canvas.simexchange.streams import KlineFeed, StreamRoute, malformed_messages
 
 _REBIND_ATTEMPTS = 40
@@ -41,14 +43,6 @@ _PEER_GONE = (
     h11.ProtocolError,
     BadRequest,
 )
-
-
-@attrs.define(eq=False)
-class _Connection:
-    scope: trio.CancelScope
-    control: bool
-    route: StreamRoute | None = None
-    ws: trio_websocket.WebSocketConnection | None = None
 
 
 @attrs.define
@@ -71,9 +65,8 @@ class SimExchange:
     market: SimMarket = attrs.field(init=False)
     routes: RestRoutes = attrs.field(init=False)
     _handle: SimHandle | None = attrs.field(default=None, init=False)
-    _connections: set[_Connection] = attrs.field(factory=set, init=False)
+    _connections: set[SimConnection] = attrs.field(factory=set, init=False)
     _rest_requests: int = attrs.field(default=0, init=False)
-    _stream_messages: int = attrs.field(default=0, init=False)
     _silent_until: float | None = attrs.field(default=None, init=False)
     _rate_limit: _RateLimit | None = attrs.field(default=None, init=False)
     _refusing: bool = attrs.field(default=False, init=False)
@@ -83,6 +76,8 @@ class SimExchange:
     _accept_again: trio.Event = attrs.field(factory=trio.Event, init=False)
     _listening: trio.Event = attrs.field(factory=trio.Event, init=False)
     _streams_changed: trio.Event = attrs.field(factory=trio.Event, init=False)
+    _gate: ConnectionGate = attrs.field(init=False)
+    _sockets: WebSocketService = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         config = self.config
@@ -90,6 +85,8 @@ class SimExchange:
         self.clock = SimClock(start, config.speed)
         self.market = SimMarket(config.seed)
         self.routes = RestRoutes(self.market, build_listings(config.symbols, extras=config.extras))
+        self._gate = ConnectionGate(config.connection_limit, config.connection_window_s)
+        self._sockets = WebSocketService(config, self.clock, self._gate, self._feed, self._opened)
 
     @property
     def handle(self) -> SimHandle:
@@ -144,6 +141,12 @@ class SimExchange:
         """Send `count` malformed messages on every open stream; returns how many streams."""
         streams = [c for c in self._connections if c.ws is not None and c.route is not None]
         now = self.clock.now_ms()
+        for connection in [c for c in self._connections if c.session is not None]:
+            assert connection.session is not None
+            try:
+                await connection.session.send_malformed(count)
+            except trio_websocket.ConnectionClosed:
+                continue
         for connection in streams:
             assert connection.ws is not None and connection.route is not None
             for message in malformed_messages(connection.route, count, now):
@@ -195,10 +198,20 @@ class SimExchange:
             open_streams=self._open_streams(),
             open_connections=len(self._connections),
             rest_requests=self._rest_requests,
-            stream_messages=self._stream_messages,
+            stream_messages=self._sockets.stream_messages,
             refusing=self._refusing,
             silent=self._is_silent(),
             rate_limited_remaining=limit.remaining if limit else 0,
+            kline_streams=sum(
+                len(c.session.feeds) if c.session is not None else 1
+                for c in self._connections
+                if c.ws is not None
+            ),
+            connections_accepted=self._gate.accepted,
+            connections_rejected=self._gate.rejected,
+            control_messages=sum(
+                c.session.control_messages for c in self._connections if c.session
+            ),
         )
 
     # -- serving ------------------------------------------------------------------------------
@@ -250,7 +263,7 @@ class SimExchange:
         return await trio.open_tcp_listeners(port, host=self.config.host)
 
     async def _handle_connection(self, stream: trio.SocketStream, *, control: bool) -> None:
-        connection = _Connection(trio.CancelScope(), control)
+        connection = SimConnection(trio.CancelScope(), control)
         self._connections.add(connection)
         try:
             with connection.scope:
@@ -274,7 +287,7 @@ class SimExchange:
             # Closing without a WebSocket close frame is what "dropped" means here.
             await trio.aclose_forcefully(stream)
 
-    async def _respond(self, connection: _Connection, request: HttpRequest) -> HttpResponse:
+    async def _respond(self, connection: SimConnection, request: HttpRequest) -> HttpResponse:
         if request.path.startswith("/_sim/"):
             return await handle_control(self, request, spare=connection)
         if connection.control:
@@ -291,53 +304,21 @@ class SimExchange:
             )
         return self.routes.respond(request, self.clock.now_ms())
 
-    async def _serve_websocket(self, connection: _Connection, stream: PrefixedStream) -> None:
-        async with trio.open_nursery() as nursery:
-            request = None
-            # The head was checked, so the request is already buffered; this is a safety net.
-            with trio.move_on_after(self.config.idle_timeout):
-                request = await trio_websocket.wrap_server_stream(nursery, stream)
-            if request is None:
-                nursery.cancel_scope.cancel()
-                return
-            route = StreamRoute.parse(request.path)
-            if route is None:
-                await request.reject(404, body=b"unknown stream\n")
-                nursery.cancel_scope.cancel()
-                return
-            ws = await request.accept()
-            since_ms = self.clock.now_ms()
-            connection.route, connection.ws = route, ws
-            self._notify_streams()
-            feed = KlineFeed(
-                self.market,
-                self.clock,
-                self.routes.listings.find(route.market, route.symbol),
-                route,
-                self.config.messages_per_bucket,
-                self._is_silent,
-            )
-            async with trio.open_nursery() as inner:
-                inner.start_soon(_until_closed, ws, inner.cancel_scope)
-                inner.start_soon(self._feed_until_closed, feed, ws, since_ms, inner.cancel_scope)
-            await ws.aclose()
-            nursery.cancel_scope.cancel()
+    async def _serve_websocket(self, connection: SimConnection, stream: PrefixedStream) -> None:
+        await self._sockets.serve(connection, stream)
 
-    async def _feed_until_closed(
-        self,
-        feed: KlineFeed,
-        ws: trio_websocket.WebSocketConnection,
-        since_ms: int,
-        scope: trio.CancelScope,
-    ) -> None:
-        async def send(text: str) -> None:
-            await ws.send_message(text)
-            self._stream_messages += 1
+    def _feed(self, route: StreamRoute) -> KlineFeed:
+        return KlineFeed(
+            self.market,
+            self.clock,
+            self.routes.listings.find(route.market, route.symbol),
+            route,
+            self.config.messages_per_bucket,
+            self._is_silent,
+        )
 
-        try:
-            await feed.run(send, since_ms)
-        except trio_websocket.ConnectionClosed:
-            scope.cancel()
+    def _opened(self) -> None:
+        self._notify_streams()
 
     def _is_silent(self) -> bool:
         if self._silent_until is None:
@@ -353,15 +334,6 @@ class SimExchange:
     def _notify_streams(self) -> None:
         self._streams_changed.set()
         self._streams_changed = trio.Event()
-
-
-async def _until_closed(ws: trio_websocket.WebSocketConnection, scope: trio.CancelScope) -> None:
-    """Read (and ignore) client messages; when the client goes away, stop the stream."""
-    try:
-        while True:
-            await ws.get_message()
-    except trio_websocket.ConnectionClosed:
-        scope.cancel()
 
 
 async def _refuse_upgrade(stream: trio.SocketStream, problem: str) -> None:

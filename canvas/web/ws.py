@@ -95,6 +95,9 @@ class MarketSocket:
     async def _release_all(self) -> None:
         """Drop every subscription of this connection (disconnect = unsubscribe all)."""
         self.outbox.close()
+        if self.ingest is not None:
+            # At once and whatever the actors do: the closed connection holds no job (§8).
+            self.ingest.release_connection(self.outbox.conn_id)
         with trio.move_on_after(5):
             for sid in sorted(self.subscribed):
                 await self._unsubscribe(sid)
@@ -197,7 +200,7 @@ class MarketSocket:
             raise _Refused("too many subscriptions")
         if first_time and self.ingest is not None:
             try:
-                await self.ingest.acquire(self.outbox.conn_id, series)
+                self.ingest.acquire(self.outbox.conn_id, series)
             except Capacity:
                 self._count_subscribe("capacity", t0)
                 raise _Refused("ondemand_ingest_capacity", "capacity", series_id=sid) from None
@@ -219,13 +222,13 @@ class MarketSocket:
 
     async def _unsubscribe(self, sid: str) -> None:
         series = SeriesId.parse(sid)
+        if self.ingest is not None:
+            self.ingest.release(self.outbox.conn_id, series)
         try:
             await self.deps.directory.ask(series, msg.Unsubscribe(self.outbox))
         except CanvasError as exc:
             # The actor is gone (stopped or restarting): nothing of ours is left there.
             log.debug("unsubscribe from %s: %s", sid, exc.detail)
-        if self.ingest is not None:
-            self.ingest.release(self.outbox.conn_id, series)
         self.m_active.dec()
 
 

@@ -131,6 +131,11 @@ async def bench(args) -> None:
                         f"(peak {rss_mb(pid, 'VmHWM'):.0f} MB)"
                     )
                     subs.cancel_scope.cancel()
+                stats = sim.statistics()
+                print(
+                    f"exchange: {stats.open_streams} WebSocket connections carry the "
+                    f"{args.series} live streams"
+                )
                 # A 24-hour outage of the whole exchange (streams and REST) for every series.
                 await sim.refuse_connections()
                 sim.clock.set_speed(0)
