@@ -41,6 +41,7 @@ class AppDeps:
 
 def create_app(deps: AppDeps) -> QuartTrio:
     from canvas.web import coverage, factor, market, operator, replay, top_markets, ws
+    from canvas.web import healthz
 
     app = QuartTrio(__name__, root_path=str(Path(__file__).parent))
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
@@ -50,6 +51,7 @@ def create_app(deps: AppDeps) -> QuartTrio:
 
     for module in (market, ws, factor, replay, coverage, operator, top_markets):
         app.register_blueprint(module.blueprint)
+    app.register_blueprint(healthz.blueprint)
 
     @app.before_request
     async def preflight():
