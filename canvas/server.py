@@ -27,6 +27,7 @@ from canvas.metrics import MetricsRegistry
 from canvas.settings import Settings
 from canvas.web.app import AppDeps, create_app
 from canvas.web.instrument import route_metrics
+from canvas.web.proxy import behind_proxies
 
 log = logging.getLogger("canvas")
 
@@ -67,7 +68,7 @@ class Server:
             await root.start(directory.run)
             self.deps = AppDeps(settings, directory, whitelist, time.time, services=services)
             await start_services(root, self.deps)
-            app = create_app(self.deps)
+            app = behind_proxies(create_app(self.deps), settings.trusted_proxies)
             http_stop = trio.Event()
             http_done = trio.Event()
             self.binds = await root.start(self._serve_http, app, http_stop, http_done)

@@ -116,6 +116,19 @@ def _origins(key: str, raw: object) -> tuple[str, ...]:
     return tuple(_parts(raw))
 
 
+def _networks(key: str, raw: object) -> tuple[Any, ...]:
+    """Addresses or networks (`10.0.0.0/8`), as ipaddress networks."""
+    import ipaddress
+
+    out = []
+    for part in _parts(raw):
+        try:
+            out.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise SettingsError(f"{key}: {part!r} is not an IP address or network") from None
+    return tuple(out)
+
+
 def _url(*schemes: str):
     """A base URL with one of `schemes` and a host; a trailing slash is dropped."""
 
@@ -163,6 +176,7 @@ class Settings:
     api_token: str = _key("", _str)
     api_token_scope: str = _key("control", _choice("control", "all"))
     request_timeout_s: float = _key(30.0, _float(0.1))
+    trusted_proxies: tuple[Any, ...] = _key((), _networks)
     # feature flags
     enable_debug_api: bool = _key(False, _bool)
     enable_runtime_metrics: bool = _key(False, _bool)

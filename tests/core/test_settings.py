@@ -38,6 +38,8 @@ def test_defaults_and_env_overrides():
         ("PIVOT_WINDOW_MAJOR", "0"),
         ("DERIVED_TIMEFRAMES", "5m,7x"),
         ("WS_SLOW_CONSUMER_TIMEOUT_S", "soon"),
+        ("TRUSTED_PROXIES", "10.0.0.0/33"),
+        ("TRUSTED_PROXIES", "proxy.local"),
     ],
 )
 def test_bad_values_name_the_key(key, value):
