@@ -9,9 +9,7 @@ needs no network): Canvas itself can come from nowhere but the wheel.
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import signal
 import subprocess
 import sys
 import sysconfig
@@ -19,18 +17,18 @@ import zipfile
 from pathlib import Path
 
 import httpx
-import trio
-from helpers import candle, eventually
+from helpers import candle
+from procs import announced, process, terminate
 
 SOURCE = Path(__file__).resolve().parents[2]
 PACKAGES = ("canvas", "actors")
 SID = "sim:spot:WHL/USDT:1m"
-READY = re.compile(r"canvas ready on (http://127\.0\.0\.1:\d+)")
+READY = r"canvas ready on (http://127\.0\.0\.1:\d+)"
 SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
 
 
 def run(args: list[str | Path], **kwargs) -> subprocess.CompletedProcess:
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=120, **kwargs)
+    proc = subprocess.run(args, check=False, capture_output=True, text=True, timeout=120, **kwargs)
     assert proc.returncode == 0, f"{args}\n{proc.stdout}\n{proc.stderr}"
     return proc
 
@@ -100,31 +98,10 @@ async def test_wheel_installs_and_serves_from_an_empty_directory(tmp_path):
         assert Path(path).is_relative_to(bin_dir.parent), where.stdout
 
     log_path = tmp_path / "serve.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [
-                bin_dir / "canvas",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--data-dir",
-                "ledgers",
-            ],
-            cwd=workdir,
-            env=clean_env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-
-        async def ready() -> str | None:
-            assert proc.poll() is None, log_path.read_text()
-            found = READY.search(log_path.read_text())
-            return found.group(1) if found else None
-
-        base_url = await eventually(ready, timeout=30)
+    serve = [bin_dir / "canvas", "serve", "--host", "127.0.0.1", "--port", "0"]
+    serve += ["--data-dir", "ledgers"]
+    with process(serve, log_path, cwd=workdir, env=clean_env()) as proc:
+        base_url = await announced(proc, log_path, READY)
         async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
             r = await client.get("/healthz")
             assert r.status_code == 200 and r.json()["status"] == "ok", r.text
@@ -140,12 +117,4 @@ async def test_wheel_installs_and_serves_from_an_empty_directory(tmp_path):
                 page = await client.get("/")
                 assert page.status_code == 200 and "text/html" in page.headers["content-type"]
         assert any((workdir / "ledgers").rglob("*.sqlite")), "ledger not under the working dir"
-        proc.send_signal(signal.SIGTERM)
-        with trio.fail_after(15):
-            while proc.poll() is None:
-                await trio.sleep(0.05)
-        assert proc.returncode == 0, log_path.read_text()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        assert await terminate(proc) == 0, log_path.read_text()
