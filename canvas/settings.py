@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import tomllib
@@ -116,11 +117,12 @@ def _origins(key: str, raw: object) -> tuple[str, ...]:
     return tuple(_parts(raw))
 
 
-def _networks(key: str, raw: object) -> tuple[Any, ...]:
-    """Addresses or networks (`10.0.0.0/8`), as ipaddress networks."""
-    import ipaddress
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-    out = []
+
+def _networks(key: str, raw: object) -> tuple[Network, ...]:
+    """Addresses or networks (`10.0.0.0/8`), as ipaddress networks."""
+    out: list[Network] = []
     for part in _parts(raw):
         try:
             out.append(ipaddress.ip_network(part, strict=False))
@@ -176,7 +178,7 @@ class Settings:
     api_token: str = _key("", _str)
     api_token_scope: str = _key("control", _choice("control", "all"))
     request_timeout_s: float = _key(30.0, _float(0.1))
-    trusted_proxies: tuple[Any, ...] = _key((), _networks)
+    trusted_proxies: tuple[Network, ...] = _key((), _networks)
     # feature flags
     enable_debug_api: bool = _key(False, _bool)
     enable_runtime_metrics: bool = _key(False, _bool)

@@ -6,7 +6,7 @@ import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+from canvas.settings import Network
 
 _SECURE = {"http": "https", "websocket": "wss"}
 _PLAIN = {"http": "http", "websocket": "ws"}
