@@ -57,3 +57,10 @@ def test_bad_option_value_is_a_usage_error(capsys):
         main(["serve", "--port", "eighty"])
     assert info.value.code == 2
     assert "--port" in capsys.readouterr().err
+
+
+def test_options_without_a_command_go_to_serve(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--port", "eighty"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.startswith("usage: canvas serve")
