@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test demo bench clean
+.PHONY: run test demo bench clean clean-data
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -24,5 +24,11 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_market.py
 
+# Removes the virtual environment and build leftovers; never the ledgers in data/.
 clean:
-	rm -rf $(VENV) data
+	rm -rf $(VENV) build dist *.egg-info
+
+# Deletes data/: every stored candle, factor and replay package of a local `make run`/`make demo`.
+clean-data:
+	@echo "deleting data/ (all local ledgers)"
+	rm -rf data

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
+import attrs
 import trio
 
+from canvas.cli import add_log_level, run_guarded
+from canvas.logs import configure_from, load_then_configure
 from canvas.server import Server
 from canvas.settings import Settings, SettingsError
 from canvas.simexchange.config import SimConfig
@@ -23,19 +26,20 @@ DEMO_SERIES = (
 )
 
 
-async def _run(settings_overrides: dict[str, object], speed: float) -> None:
+async def _run(settings: Settings, speed: float) -> None:
     sim = SimExchange(SimConfig(speed=speed, messages_per_bucket=6))
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             handle = await nursery.start(sim.run)
-            settings = Settings.load(
-                BINANCE_SPOT_BASE_URL=handle.spot_rest_base,
-                BINANCE_FUTURES_BASE_URL=handle.futures_rest_base,
-                BINANCE_SPOT_WS_BASE_URL=handle.spot_ws_base,
-                BINANCE_FUTURES_WS_BASE_URL=handle.futures_ws_base,
-                **settings_overrides,
+            server = Server(
+                attrs.evolve(
+                    settings,
+                    binance_spot_base_url=handle.spot_rest_base,
+                    binance_futures_base_url=handle.futures_rest_base,
+                    binance_spot_ws_base_url=handle.spot_ws_base,
+                    binance_futures_ws_base_url=handle.futures_ws_base,
+                )
             )
-            server = Server(settings)
 
             async def serve(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED):
                 await server.run(task_status=task_status)
@@ -59,8 +63,13 @@ async def _run(settings_overrides: dict[str, object], speed: float) -> None:
                 break
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="canvas demo", description=__doc__)
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="canvas demo",
+        description="Run a simulated Binance exchange and Canvas pointed at it, offline, in one "
+        "process: three whitelisted series, the debug API on. Other settings come from "
+        "TRADE_CANVAS_* variables and the config file as for `canvas serve`.",
+    )
     parser.add_argument(
         "--speed",
         type=float,
@@ -68,15 +77,15 @@ def main(argv: list[str]) -> int:
         help="sim seconds per real second (60: one 1m candle per second)",
     )
     parser.add_argument("--data-dir", default="data/demo", help="where the demo keeps its ledgers")
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    add_log_level(parser)
+    return parser
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run `canvas demo` until SIGINT/SIGTERM; returns the exit status."""
+    args = _parser().parse_args(list(argv))
     whitelist = Path(args.data_dir) / "whitelist.json"
-    whitelist.parent.mkdir(parents=True, exist_ok=True)
-    whitelist.write_text(json.dumps({"series_ids": list(DEMO_SERIES)}))
-    overrides = {
+    overrides: dict[str, object] = {
         "DATA_DIR": args.data_dir,
         "WHITELIST_PATH": str(whitelist),
         "ENABLE_INGEST": True,
@@ -84,9 +93,13 @@ def main(argv: list[str]) -> int:
         "ENABLE_KLINE_HEALTH_V2": True,
         "INGEST_BOOTSTRAP_CANDLES": 500,
     }
+    if args.log_level:
+        overrides["LOG_LEVEL"] = args.log_level
     try:
-        trio.run(_run, overrides, args.speed)
+        settings = load_then_configure(lambda: Settings.load(**overrides), configure_from)
     except SettingsError as exc:
         print(f"canvas demo: invalid setting {exc}", file=sys.stderr)
         return 2
-    return 0
+    whitelist.parent.mkdir(parents=True, exist_ok=True)
+    whitelist.write_text(json.dumps({"series_ids": list(DEMO_SERIES)}))
+    return run_guarded(lambda: trio.run(_run, settings, args.speed), "canvas demo")

@@ -6,7 +6,6 @@ import logging
 import signal
 import socket
 import time
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -23,12 +22,14 @@ from actors.series_actor import ActorDeps
 from canvas.exchange.binance import BinanceEndpoints
 from canvas.factors.base import AnalyticsParams
 from canvas.factors.pipeline import SeriesAnalytics
+from canvas.logs import ACCESS_LOG_FORMAT, ACCESS_LOGGER
 from canvas.metrics import MetricsRegistry
 from canvas.metrics_export import PrometheusExport
-from canvas.settings import Settings, load_whitelist
+from canvas.settings import Settings
 from canvas.web.app import AppDeps, create_app
 from canvas.web.guard import exposure_warning
 from canvas.web.instrument import route_metrics
+from canvas.web.proxy import behind_proxies
 
 log = logging.getLogger("canvas")
 
@@ -58,7 +59,7 @@ class Server:
         `task_status.started(self)` fires once the port is bound and every part can serve.
         """
         settings = self.settings
-        whitelist = load_whitelist(Path(settings.whitelist_path))
+        whitelist = settings.whitelist()
         async with trio.open_nursery() as root:
             actor_deps, services = build_services(settings)
             directory = Directory(
@@ -69,7 +70,7 @@ class Server:
             await root.start(directory.run)
             self.deps = AppDeps(settings, directory, whitelist, time.time, services=services)
             await start_services(root, self.deps)
-            app = create_app(self.deps)
+            app = behind_proxies(create_app(self.deps), settings.trusted_proxies)
             http_stop = trio.Event()
             http_done = trio.Event()
             self.binds = await root.start(self._serve_http, app, http_stop, http_done)
@@ -93,7 +94,9 @@ class Server:
         config.graceful_timeout = SHUTDOWN_GRACE_S
         config.websocket_max_message_size = 64 * 1024
         config.websocket_ping_interval = self.settings.ws_ping_interval_s
-        config.accesslog = None
+        # hypercorn logs through our logger (and so our handlers) only when asked to.
+        config.accesslog = logging.getLogger(ACCESS_LOGGER) if self.settings.access_log else None
+        config.access_log_format = ACCESS_LOG_FORMAT
         config.errorlog = logging.getLogger("hypercorn.error")
         config.keep_alive_timeout = 75
         relay = _FirstStart(task_status)
