@@ -50,7 +50,7 @@ def bench_pure(bars, params: AnalyticsParams) -> None:
         for name, head in heads:
             if name == "pen":
                 pen_head = head
-        versions, _ = deriver.step(b[0], evs, pen_head)
+        versions, _ = deriver.step(b, evs, pen_head)
         n_events += len(evs)
         n_versions += len(versions)
     dt = time.perf_counter() - t0

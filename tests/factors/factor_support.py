@@ -138,7 +138,7 @@ def one_shot(bars: list[Bar], params: AnalyticsParams) -> tuple[dict[str, Any], 
         events += [(e.factor, e.key, e.visible_time, dumps(e.payload)) for e in evs]
         heads += [(name, b[0], dumps(h)) for name, h in changed]
         pen_head = dict(changed).get("pen")
-        versions, pres = deriver.step(b[0], evs, pen_head)
+        versions, pres = deriver.step(b, evs, pen_head)
         catalog += [
             (v.instruction_id, v.kind, v.visible_time, dumps(v.definition)) for v in versions
         ]
