@@ -120,7 +120,7 @@ def test_long_walk_with_default_like_windows(seed):
     package = package_for(conn, plan)
     check_package(conn, sa, plan.spec, package)
     kinds = {r["factor_name"] for _, recs in decoded(package) for r in recs}
-    assert kinds == {"pivot", "pen"}
+    assert kinds == {"pivot", "pen", "zhongshu", "anchor"}
 
 
 def test_a_factor_dropping_out_gets_a_null_record():
