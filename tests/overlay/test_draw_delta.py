@@ -6,7 +6,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from overlay_reference import instructions_at
-from overlay_support import SID, TF, append, flat, new_series, params_st, walks
+from overlay_support import (
+    SID,
+    TF,
+    append,
+    flat,
+    new_series,
+    params_st,
+    walks,
+    wave_params_st,
+    waves,
+)
 
 from canvas.errors import LedgerOutOfSync, NoData, PipelineFailed
 from canvas.factors.base import AnalyticsParams
@@ -139,6 +149,17 @@ def test_frame_without_candles_is_no_data():
 @settings(max_examples=40, deadline=None)
 @given(walks(max_len=40), params_st, st.integers(1, 12), st.randoms(use_true_random=False))
 def test_active_ids_and_catalog_match_brute_force(bars, params, window, rnd):
+    check_reads(bars, params, window, rnd)
+
+
+@settings(max_examples=40, deadline=None)
+@given(waves(40), wave_params_st, st.integers(1, 30), st.randoms(use_true_random=False))
+def test_active_ids_and_catalog_match_brute_force_on_waves(bars, params, window, rnd):
+    """Zhongshu boxes and anchor polylines come and go; reads follow the derivation."""
+    check_reads(bars, params, window, rnd)
+
+
+def check_reads(bars, params, window, rnd):
     _, sa = new_series(params, bars)
     engine = FactorEngine.create(params, TF)
     events, head, cursor, seen = [], {}, 0, {}
