@@ -157,8 +157,15 @@ class AnchorFactor:
     ) -> tuple[Sequence[FactorEvent], Json | None]:
         formed: list[Json] = deps["zhongshu"].formed  # type: ignore[attr-defined]
         pens = upstream.get("pen")
-        if not pens and not formed and self.last is None:
-            return NO_EVENTS, None
+        if not pens and not formed:
+            # The common candle: only the candidate leg can act, and only if it outgrew the
+            # current strength.
+            leg = self._candidate_leg(deps["pen"])
+            if leg is None:
+                return NO_EVENTS, None
+            baseline = self.strength
+            if baseline is not None and abs(leg[1] - leg[0][1]) <= baseline:
+                return NO_EVENTS, None
         t = bar[0]
         before = self.current
         baseline = self.strength
@@ -205,7 +212,7 @@ class AnchorFactor:
 
     @staticmethod
     def snapshot_view(
-        events: Sequence[tuple[str, Json]], head: Json, context: Mapping[str, object]
+        events: Sequence[tuple[str, Json]], head: Json, context: Mapping[str, object], at: int
     ) -> tuple[Json, Json] | None:
         """§2.4: de-duplicated history, and the current anchor with the read-time override
         by the pen head's candidate; omitted without confirmed pens or switches in the window."""

@@ -93,10 +93,13 @@ class Factor(Protocol):
 
     @staticmethod
     def snapshot_view(
-        events: Sequence[tuple[str, Json]], head: Json, context: Mapping[str, SliceWindow]
+        events: Sequence[tuple[str, Json]],
+        head: Json,
+        context: Mapping[str, SliceWindow],
+        at: int,
     ) -> tuple[Json, Json] | None:
-        """`(history, head)` of a §4.4 slice from the window's `(key, payload)` events, or
-        None when the factor has nothing to show (it is then left out of the reply).
-        `context` holds every factor's `(events, head)` at the same slice, for a factor
-        whose view reads its dependencies (the anchor reads the pen's)."""
+        """`(history, head)` of a §4.4 slice at time `at` from the window's `(key, payload)`
+        events and the stored head, or None when the factor has nothing to show (it is then
+        left out of the reply). `context` holds every factor's `(events, head)` at the same
+        slice, for a factor whose view reads its dependencies (the anchor reads the pen's)."""
         ...

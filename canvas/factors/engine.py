@@ -90,7 +90,8 @@ class FactorEngine:
                 events.extend(evs)
             if changed:
                 t = bar[0]
-                heads.extend((name, t, head) for name, head in changed)
+                for name, head in changed:
+                    heads.append((name, t, head))
             if checkpoint_every and self.count % checkpoint_every == 0:
                 checkpoints.append((bar[0], self.export_state()))
         return EngineOutput(events, heads, checkpoints, self.head_time)

@@ -212,7 +212,7 @@ class PenFactor:
 
     @staticmethod
     def snapshot_view(
-        events: Sequence[tuple[str, Json]], head: Json, context: Mapping[str, object]
+        events: Sequence[tuple[str, Json]], head: Json, context: Mapping[str, object], at: int
     ) -> tuple[Json, Json] | None:
         """§4.4: confirmed pens by (visible_time, start_time); shown only while one is in the
         window, with the head at the slice time."""

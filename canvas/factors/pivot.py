@@ -176,7 +176,7 @@ class PivotFactor:
 
     @staticmethod
     def snapshot_view(
-        events: Sequence[tuple[str, Json]], head: Json, context: Mapping[str, object]
+        events: Sequence[tuple[str, Json]], head: Json, context: Mapping[str, object], at: int
     ) -> tuple[Json, Json] | None:
         """§4.4: majors and minors by (visible_time, pivot_time, direction); shown only while
         a major is in the window."""

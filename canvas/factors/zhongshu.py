@@ -191,13 +191,30 @@ class ZhongshuCore:
         return True
 
 
+def _same_zone(shown: Json, alive: Json) -> bool:
+    """Whether a stored alive entry describes the same formation as `alive`."""
+    return (
+        shown["start_time"] == alive["start_time"]
+        and shown["formed_time"] == alive["formed_time"]
+        and shown["zg"] == alive["zg"]
+        and shown["zd"] == alive["zd"]
+        and shown["formed_reason"] == alive["formed_reason"]
+    )
+
+
 def alive_view(alive: Json, t: int) -> Json:
     """One entry of the `alive` head at tick `t` (§1.3)."""
-    p = {k: alive[k] for k in _ZONE_KEYS}
-    p["formed_reason"] = alive["formed_reason"]
-    p["death_time"] = None
-    p["visible_time"] = t
-    return p
+    return {
+        "start_time": alive["start_time"],
+        "end_time": alive["end_time"],
+        "zg": alive["zg"],
+        "zd": alive["zd"],
+        "entry_direction": alive["entry_direction"],
+        "formed_time": alive["formed_time"],
+        "formed_reason": alive["formed_reason"],
+        "death_time": None,
+        "visible_time": t,
+    }
 
 
 @attrs.define(eq=False)
@@ -208,6 +225,8 @@ class ZhongshuFactor:
     NAME: ClassVar[str] = "zhongshu"
     DEPENDS: ClassVar[tuple[str, ...]] = ("pen",)
     LOGIC_VERSION: ClassVar[int] = 1
+    # Its slice at t depends on t beyond the stored head (see `stretched`).
+    HEAD_FOLLOWS_TIME: ClassVar[bool] = True
 
     core: ZhongshuCore = attrs.Factory(ZhongshuCore)
     current_head: Json = attrs.Factory(dict)
@@ -251,16 +270,33 @@ class ZhongshuFactor:
         core.candle_step(t, bar[2], bar[3])
         if not core.tail:
             return events, None
+        # While candles flow an alive zhongshu's end_time and visible_time are the candle
+        # time, so only its formation and death are stored; reads stretch the stored entry
+        # to the time asked (`stretched`). The head at every t is still exactly §1.3's.
         alive = core.alive
-        head = {"alive": [] if alive is None else [alive_view(alive, t)]}
-        if head == self.current_head:
-            return events, None
+        shown = self.current_head.get("alive")
+        if alive is None:
+            if shown == []:
+                return events, None
+            head: Json = {"alive": []}
+        else:
+            if shown and _same_zone(shown[0], alive):
+                return events, None
+            head = {"alive": [alive_view(alive, t)]}
         self.current_head = head
         return events, head
 
     @staticmethod
+    def stretched(head: Json, at: int) -> Json:
+        """The §1.3 head at candle time `at` from the stored head at or before it."""
+        alive = head.get("alive")
+        if not alive:
+            return head
+        return {"alive": [{**alive[0], "end_time": at, "visible_time": at}]}
+
+    @staticmethod
     def snapshot_view(
-        events: Sequence[tuple[str, Json]], head: Json, context: Mapping[str, object]
+        events: Sequence[tuple[str, Json]], head: Json, context: Mapping[str, object], at: int
     ) -> tuple[Json, Json] | None:
         """§1.3: the window's deaths by visible_time (at most one per candle) and the stored
         head; omitted while there is neither a death in the window nor an alive zhongshu."""
@@ -269,4 +305,4 @@ class ZhongshuFactor:
         if not dead and not alive:
             return None
         dead.sort(key=lambda p: p["visible_time"])
-        return {"dead": dead}, head
+        return {"dead": dead}, ZhongshuFactor.stretched(head, at)

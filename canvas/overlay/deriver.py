@@ -16,7 +16,9 @@ from canvas.overlay.instructions import (
     PEN_CONFIRMED,
     PEN_EXTENDING,
     POLYLINE,
-    POLYLINE_IDS,
+    ANCHOR_CURRENT,
+    ZHONGSHU_ALIVE_BOTTOM,
+    ZHONGSHU_ALIVE_TOP,
     OverlayVersion,
     Presence,
     confirmed_polyline,
@@ -26,13 +28,18 @@ from canvas.overlay.instructions import (
     marker,
     switch_marker,
 )
-from canvas.overlay.structure import alive_pair, anchor_lines, dead_boxes, replay_zhongshu
+from canvas.overlay.structure import (
+    AnchorInputs,
+    alive_pair,
+    anchor_lines,
+    dead_boxes,
+    replay_zhongshu,
+)
 
 NO_VERSIONS: tuple[OverlayVersion, ...] = ()
 NO_PRESENCE: tuple[Presence, ...] = ()
 _KIND_RANK = {"major": 0, "minor": 1}
 _DIRECTION_RANK = {"resistance": 0, "support": 1}
-_FIXED = frozenset(POLYLINE_IDS)
 
 
 def _marker_order(ev: FactorEvent) -> tuple[int, int, int]:
@@ -44,11 +51,6 @@ def _chain_order(p: Json) -> tuple[int, int]:
     # One candle can confirm two pens that start on the same bar (a bar that is both
     # resistance and support gives a zero-length pen first): chain order.
     return (p["start_time"], p["end_time"])
-
-
-def _families(iid: str) -> str:
-    """The group a polyline id is re-evaluated with (its prefix before the first `:`)."""
-    return iid.split(":", 1)[0]
 
 
 @attrs.define(eq=False)
@@ -80,7 +82,13 @@ class OverlayDeriver:
     bars: deque[tuple[int, float, float]] = attrs.Factory(deque)
     pen_head: Json = attrs.Factory(dict)
     zhongshu: ZhongshuCore = attrs.Factory(ZhongshuCore)
-    _anchor_defs: list[tuple[str, Json]] | None = None  # cached until its inputs change
+    # Derived drawings are re-evaluated only when their inputs change; a restored deriver
+    # evaluates them once (writing nothing when they equal the stored versions).
+    _anchor_dirty: bool = True
+    _anchor_inputs: AnchorInputs | None = None
+    _dead_stale: bool = True
+    _dead_until: int | None = None
+    _dead_shown: list[Json] | None = None
 
     @classmethod
     def restore(cls, tf: int, window_candles: int, state: Json) -> OverlayDeriver:
@@ -132,17 +140,26 @@ class OverlayDeriver:
             pens_changed = True
         if pens_changed:
             updates.append((PEN_CONFIRMED, confirmed_polyline(pens)))
-        anchor_dirty = self._slide(bar, cutoff, new_pens) or new_switches
+        window_moved = self._slide(bar, cutoff, new_pens) or new_switches
+        if window_moved or self._anchor_inputs is None:
+            self._anchor_inputs = AnchorInputs.of(self.seen_pens, self.switches)
+        anchor_dirty = window_moved
         if pen_head is not None:
             self.pen_head = pen_head
             anchor_dirty = True
-        if self.deads or any(_families(i) == "zhongshu.dead" for i in self.present):
-            self._replace_family(updates, "zhongshu.dead", dead_boxes(self.deads, cutoff, t))
-        self._replace_family(updates, "zhongshu.alive", alive_pair(self.zhongshu.alive))
-        if anchor_dirty or self._anchor_defs is None:
-            self._anchor_defs = anchor_lines(self.seen_pens, self.switches, self.pen_head)
-            self._replace_family(updates, "anchor.current", self._anchor_defs)
-            self._replace_family(updates, "anchor.history", self._anchor_defs)
+        if self._dead_stale or (self._dead_until is not None and t > self._dead_until):
+            self._dead_boxes(updates, cutoff, t)
+        alive = self.zhongshu.alive
+        if alive is not None:
+            updates += alive_pair(alive)
+        elif ZHONGSHU_ALIVE_TOP in self.present:
+            updates += [(ZHONGSHU_ALIVE_TOP, None), (ZHONGSHU_ALIVE_BOTTOM, None)]
+        if anchor_dirty or self._anchor_dirty:
+            self._anchor_dirty = False
+            lines = anchor_lines(self._anchor_inputs, self.pen_head)
+            has_current = bool(lines) and lines[0][0] == ANCHOR_CURRENT
+            updates.append((ANCHOR_CURRENT, lines[0][1] if has_current else None))
+            self._replace_family(updates, "anchor.history", lines)
         if pen_head is not None:
             updates.append((PEN_EXTENDING, head_polyline(PEN_EXTENDING, pen_head.get("extending"))))
             updates.append((PEN_CANDIDATE, head_polyline(PEN_CANDIDATE, pen_head.get("candidate"))))
@@ -169,6 +186,7 @@ class OverlayDeriver:
                 new_pens.append(ev.payload)
             elif factor == "zhongshu":
                 self.deads.append(ev.payload)
+                self._dead_stale = True
             elif factor == "anchor":
                 switches.append(ev.payload)
         pivots.sort(key=_marker_order)
@@ -220,14 +238,35 @@ class OverlayDeriver:
                 core.formed = []
         return changed
 
+    def _dead_boxes(self, updates: list[tuple[str, Json | None]], cutoff: int, t: int) -> None:
+        """Queue the dead boxes when the set of drawn deaths changed (their definitions never
+        change, so an unchanged set needs nothing)."""
+        shown = [
+            p
+            for p in self.deads
+            if p["start_time"] > 0 and p["end_time"] > 0 and p["end_time"] >= cutoff
+            and p["start_time"] <= t
+        ]
+        self._dead_stale = False
+        # The next change without a new death: the oldest box's end leaving the window.
+        span = self.window_candles * self.tf
+        self._dead_until = min(p["end_time"] for p in shown) + span if shown else None
+        old = self._dead_shown
+        if old is not None and len(old) == len(shown) and all(a is b for a, b in zip(old, shown)):
+            return
+        self._dead_shown = shown
+        self._replace_family(updates, "zhongshu.dead", dead_boxes(shown, cutoff, t))
+
     def _replace_family(
         self, updates: list[tuple[str, Json | None]], family: str, derived: list[tuple[str, Json]]
     ) -> None:
-        """Queue the family's derived polylines, and the end of any present one it lacks."""
-        mine = [(iid, d) for iid, d in derived if _families(iid) == family]
+        """Queue the family's derived polylines (ids `{family}:...`), and the end of any
+        present one it lacks."""
+        prefix = family + ":"
+        mine = [(iid, d) for iid, d in derived if iid.startswith(prefix)]
         ids = {iid for iid, _ in mine}
         for iid in sorted(self.present):
-            if _families(iid) == family and iid not in ids:
+            if iid.startswith(prefix) and iid not in ids:
                 updates.append((iid, None))
         updates.extend(mine)
 
@@ -252,8 +291,3 @@ class OverlayDeriver:
         if self.defs.get(iid) != definition:
             self.defs[iid] = definition
             versions.append(OverlayVersion(iid, POLYLINE, t, definition))
-
-
-def is_fixed(iid: str) -> bool:
-    """Whether a polyline id is one of the fixed ones (others belong to one event each)."""
-    return iid in _FIXED

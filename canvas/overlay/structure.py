@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
+
+import attrs
 
 from canvas.factors.anchor import (
     CONFIRMED,
@@ -31,14 +34,32 @@ HISTORY = "anchor.history"
 def replay_zhongshu(pens: Sequence[Json], bars: Iterable[tuple[int, float, float]]) -> ZhongshuCore:
     """§1.2 from scratch over a window: `pens` by visible_time (chain order within a
     candle), `bars` the window's `(time, high, low)` in order. Every pen's visible_time is
-    one of the bars' times."""
+    one of the bars' times.
+
+    Only pen ticks and the candles of a pending formation do anything; other candles only
+    stretch an alive zhongshu to their time, so the replay jumps over them (it runs on every
+    pen that leaves a long window).
+    """
     core = ZhongshuCore()
+    rows = list(bars)
+    times = [r[0] for r in rows]
     i, n = 0, len(pens)
-    for t, high, low in bars:
-        while i < n and pens[i]["visible_time"] == t:
-            core.pen_step(pens[i])
-            i += 1
+    k = bisect_left(times, pens[0]["visible_time"]) if pens else len(rows)
+    while k < len(rows):
+        t, high, low = rows[k]
+        if i < n and pens[i]["visible_time"] == t:
+            while i < n and pens[i]["visible_time"] == t:
+                core.pen_step(pens[i])
+                i += 1
         core.candle_step(t, high, low)
+        if core.pending is None:
+            # Nothing but stretching until the next pen: jump to the candle before it.
+            nxt = bisect_left(times, pens[i]["visible_time"], k + 1) if i < n else len(rows)
+            if nxt - 1 > k and core.alive is not None:
+                core.candle_step(times[nxt - 1], 0.0, 0.0)
+            k = max(nxt, k + 1)
+        else:
+            k += 1
     core.formed = []
     return core
 
@@ -59,57 +80,78 @@ def dead_boxes(deads: Iterable[Json], cutoff: int, t: int) -> list[tuple[str, Js
     return out
 
 
-def resolve(anchor: Json, pen_head: Json, pens: Sequence[Json]) -> tuple[list[Json], bool] | None:
+def _by_pointer(pens: Sequence[Json]) -> dict[tuple[int, int], list[Json]]:
+    out: dict[tuple[int, int], list[Json]] = {}
+    for pen in pens:
+        out.setdefault((pen["start_time"], pen["direction"]), []).append(pen)
+    return out
+
+
+def resolve(
+    anchor: Json, pen_head: Json, by_pointer: dict[tuple[int, int], list[Json]]
+) -> tuple[list[Json], bool] | None:
     """The points of an anchor ref and whether they are dashed: the pen head's candidate or
     extending leg for a `candidate` ref equal to it, else the window pen with the exact
-    (start, end, direction), else the latest one with the same (start, direction)."""
+    (start, end, direction), else the latest one with the same (start, direction).
+    `by_pointer` holds the window pens by (start_time, direction)."""
     if anchor["kind"] != CONFIRMED:
         for name in ("candidate", "extending"):
             leg = pen_head.get(name)
             if same_leg(anchor, leg):
                 return leg_points(leg), True
-    exact: Json | None = None
-    latest: Json | None = None
-    for pen in pens:
-        if pen["start_time"] != anchor["start_time"] or pen["direction"] != anchor["direction"]:
-            continue
-        if pen["end_time"] == anchor["end_time"]:
-            exact = pen
-        if latest is None or (pen["visible_time"], pen["end_time"]) >= (
-            latest["visible_time"],
-            latest["end_time"],
-        ):
-            latest = pen
-    pen = exact if exact is not None else latest
-    return None if pen is None else (leg_points(pen), False)
+    same = by_pointer.get((anchor["start_time"], anchor["direction"]))
+    if not same:
+        return None
+    exact = [p for p in same if p["end_time"] == anchor["end_time"]]
+    pen = exact[-1] if exact else max(same, key=lambda p: (p["visible_time"], p["end_time"]))
+    return leg_points(pen), False
 
 
-def anchor_lines(
-    pens: Sequence[Json], switches: Iterable[Json], pen_head: Json
-) -> list[tuple[str, Json]]:
-    """`anchor.current` then the `anchor.history` polylines, from the window's confirmed
-    pens and switches and the pen head at the candle. When the head has no candidate leg,
-    its extending leg (the §2.2 step-4 leg from the last confirmed pen) stands in for it in
-    the override; a leg whose end equals its start cannot change the outcome, because a ref
-    that it would replace or be replaced by resolves to no points either way."""
-    history = dedup_switches(switches)
-    if history:
-        current: Json | None = history[-1]["new_anchor"]
-    else:
-        pen = last_pen(pens)
-        current = None if pen is None else ref(CONFIRMED, pen)
+@attrs.frozen
+class AnchorInputs:
+    """What the anchor drawings read from the window besides the pen head, prepared once
+    per change of the window's pens or switches: the de-duplicated history, the current
+    anchor before the override, and the window pens by (start_time, direction)."""
+
+    history: list[Json]
+    current: Json | None
+    by_pointer: dict[tuple[int, int], list[Json]]
+
+    @classmethod
+    def of(cls, pens: Sequence[Json], switches: Iterable[Json]) -> AnchorInputs:
+        history = dedup_switches(switches)
+        if history:
+            current: Json | None = history[-1]["new_anchor"]
+        else:
+            pen = last_pen(pens)
+            current = None if pen is None else ref(CONFIRMED, pen)
+        return cls(history, current, _by_pointer(pens))
+
+
+def anchor_lines(inputs: AnchorInputs, pen_head: Json) -> list[tuple[str, Json]]:
+    """`anchor.current` then the `anchor.history` polylines at a candle, from the window's
+    `inputs` and the pen head there. When the head has no candidate leg, its extending leg
+    (the §2.2 step-4 leg from the last confirmed pen) stands in for it in the override; a
+    leg whose end equals its start cannot change the outcome, because a ref that it would
+    replace or be replaced by resolves to no points either way."""
+    current = inputs.current
+    by_pointer = inputs.by_pointer
     leg = pen_head.get("candidate") or pen_head.get("extending")
-    current = override(current, leg, pen_head, pens)
+    if leg is not None:
+        same = () if current is None else by_pointer.get(
+            (current["start_time"], current["direction"]), ()
+        )
+        current = override(current, leg, pen_head, same)
     out: list[tuple[str, Json]] = []
     if current is not None:
-        resolved = resolve(current, pen_head, pens)
+        resolved = resolve(current, pen_head, by_pointer)
         if resolved is not None:
             out.append((ANCHOR_CURRENT, anchor_polyline(ANCHOR_CURRENT, *resolved)))
-    for switch in history:
+    for switch in inputs.history:
         anchor = switch["new_anchor"]
         if current is not None and anchor["start_time"] == current["start_time"]:
             continue
-        resolved = resolve(anchor, pen_head, pens)
+        resolved = resolve(anchor, pen_head, by_pointer)
         if resolved is not None:
             out.append((history_id(switch), anchor_polyline(HISTORY, resolved[0], False)))
     return out

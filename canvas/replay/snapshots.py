@@ -91,6 +91,8 @@ def record_snapshots(
     """
     names = factor_names()
     upstream = _dependencies()
+    # Factors whose slice follows the bar time while their head is non-empty.
+    timed = {f.NAME for f in FACTORS if getattr(f, "HEAD_FOLLOWS_TIME", False)}
     cursors: dict[str, _FactorCursor] = {}
     for name in names:
         rows = events.get(name, ())
@@ -100,7 +102,11 @@ def record_snapshots(
     records: list[SnapshotRecord] = []
     for idx, t in enumerate(bar_times):
         earliest = t - span
-        moved = {n for n in names if cursors[n].advance(t, earliest) or idx == 0}
+        moved = {
+            n
+            for n in names
+            if cursors[n].advance(t, earliest) or idx == 0 or (n in timed and cursors[n].head)
+        }
         if not moved:
             continue
         changed = [n for n in names if n in moved or upstream[n] & moved]

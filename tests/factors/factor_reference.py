@@ -167,9 +167,18 @@ def ref_all(
         }
         for name, head in now.items():
             known = every[name]
-            if head != (known[max(known)] if known else {}):
+            if _stored_form(head) != _stored_form(known[max(known)] if known else {}):
                 known[t] = head
     return events, every
+
+
+def _stored_form(head: Json) -> Json:
+    """What decides whether a head is stored anew: for the zhongshu, its end and visible
+    times follow the candle time while alive, so they do not count (reads stretch them)."""
+    if not head.get("alive"):
+        return head
+    return {"alive": [{k: v for k, v in head["alive"][0].items()
+                       if k not in ("end_time", "visible_time")}]}
 
 
 # --- zhongshu and anchor (ZHONGSHU-ANCHOR §1-§2), read literally, tick by tick ------------

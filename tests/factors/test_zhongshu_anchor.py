@@ -77,10 +77,16 @@ def test_z1_price_cross_formation_and_death():
         "visible_time": 660,
         "formed_reason": "price_cross",
     }
-    alive = heads(out, "zhongshu")
-    assert alive[300] == {"alive": []}  # the first pen: the key appears, empty
+    # Stored at the first pen (the key appears, empty), the formation and the death; at 780
+    # the re-seeded window crosses its trigger but the overlap is empty: no alive.
+    stored = heads(out, "zhongshu")
+    assert sorted(stored) == [300, 420, 660]
+    assert stored[300] == stored[660] == {"alive": []}
+    conn = new_db()
+    sa = analytics(conn, W1)
+    sa.after_store(write(conn, Z1))
     for t in (420, 480, 540, 600):
-        assert alive[t] == {
+        assert sa.slices(t, 2000)["snapshots"]["zhongshu"]["head"] == {
             "alive": [
                 {
                     "start_time": 120,
@@ -95,8 +101,6 @@ def test_z1_price_cross_formation_and_death():
                 }
             ]
         }
-    # At 780 the re-seeded window crosses its trigger but the overlap is empty: no alive.
-    assert alive[660] == {"alive": []} and max(alive) == 660
     assert keys(out, "anchor") == [(300, "strong_pen:300:confirmed:120:180:1")]
 
 
