@@ -4,6 +4,7 @@ ZHONGSHU-ANCHOR §3 (zhongshu boxes, anchor markers and polylines) spell them.""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import attrs
 
@@ -49,10 +50,10 @@ PEN_COLOR = "#ffffff"
 PEN_LINE_WIDTH = 2
 
 
-@attrs.frozen(slots=True)
-class OverlayVersion:
+class OverlayVersion(NamedTuple):
     """A new definition of one instruction, visible from `visible_time` (the catalog entry
-    without its storage-assigned `version_id`)."""
+    without its storage-assigned `version_id`). A named tuple: an alive zhongshu makes two
+    of these on every candle, so construction cost matters."""
 
     instruction_id: str
     kind: str

@@ -11,7 +11,9 @@ from factor_support import (
     TF,
     analytics,
     flat,
+    ledger,
     new_db,
+    one_shot,
     wave_bars,
     wave_params_st,
     waves,
@@ -300,3 +302,21 @@ def test_the_wave_strategy_forms_kills_and_switches():
         for k in counts:
             counts[k] += k in kinds
     assert counts["dead"] >= 30 and counts["zhongshu_entry"] >= 30 and counts["strong_pen"] >= 50
+
+
+def test_late_correction_restarts_from_a_full_state_checkpoint():
+    """Correcting candle 240 of Z2 into Z1's price changes which zhongshu forms (pen_confirmed
+    at 540 becomes price_cross at 420) and the anchor history; the recompute resumes from
+    the last full-state checkpoint before 240 (not from "240 minus a window") and the ledger
+    equals a one-shot computation of Z1."""
+    conn = new_db()
+    sa = analytics(conn, W1, checkpoint_every=2)
+    for b in Z2:
+        sa.after_store(write(conn, [b]))
+    rewind = sa.after_store(write(conn, [Z1[3]]))
+    assert rewind == 300  # the first switch differs (strong_pen on the candidate leg)
+    expected, _ = one_shot(Z1, W1)
+    assert ledger(conn) == expected
+    keys = [k for (k,) in conn.execute("SELECT event_key FROM factor_events ORDER BY event_key")]
+    assert "dead:120:420:660:8.00000000:4.00000000:price_cross" in keys
+    assert not [k for k in keys if k.startswith("zhongshu_entry")]
