@@ -71,6 +71,11 @@ class Factor(Protocol):
     answers the events it emits plus its new head when the head changed (None otherwise).
     Its whole state survives `export_state` → JSON → `restore`, so a restarted server
     continues without replaying history.
+
+    Optional class attributes: `EVENT_KIND`, the kind of all its events when their keys do
+    not start with it (the anchor's start with the switch reason); `HEAD_FOLLOWS_TIME`, when
+    its slice at t depends on t beyond the stored head (the zhongshu stores an alive
+    zhongshu once and its slice stretches it to t), so the replay recorder re-reads it.
     """
 
     NAME: ClassVar[str]
