@@ -158,21 +158,32 @@ def zhongshu_pair(feature: str, prefix: str, z: Json) -> list[tuple[str, Json]]:
     """The top and bottom polylines of a zhongshu box (`z` has start/end times, zg, zd and
     entry_direction), ids `{prefix}:top` and `{prefix}:bottom`."""
     color = _ZHONGSHU_COLORS[(feature, z["entry_direction"] >= 0)]
-    out = []
-    for side, value in (("top", z["zg"]), ("bottom", z["zd"])):
-        definition = {
-            "type": "polyline",
-            "feature": feature,
-            "points": [
-                {"time": z["start_time"], "value": value},
-                {"time": z["end_time"], "value": value},
-            ],
-            "color": color,
-            "lineWidth": 2,
-            "entryDirection": z["entry_direction"],
-        }
-        out.append((f"{prefix}:{side}", definition))
-    return out
+    start, end, direction = z["start_time"], z["end_time"], z["entry_direction"]
+    zg, zd = z["zg"], z["zd"]
+    return [
+        (
+            f"{prefix}:top",
+            {
+                "type": "polyline",
+                "feature": feature,
+                "points": [{"time": start, "value": zg}, {"time": end, "value": zg}],
+                "color": color,
+                "lineWidth": 2,
+                "entryDirection": direction,
+            },
+        ),
+        (
+            f"{prefix}:bottom",
+            {
+                "type": "polyline",
+                "feature": feature,
+                "points": [{"time": start, "value": zd}, {"time": end, "value": zd}],
+                "color": color,
+                "lineWidth": 2,
+                "entryDirection": direction,
+            },
+        ),
+    ]
 
 
 def dead_prefix(p: Json) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
 
 import attrs
 
@@ -42,7 +43,7 @@ def replay_zhongshu(pens: Sequence[Json], bars: Iterable[tuple[int, float, float
     """
     core = ZhongshuCore()
     rows = list(bars)
-    times = [r[0] for r in rows]
+    times = list(map(itemgetter(0), rows))
     i, n = 0, len(pens)
     k = bisect_left(times, pens[0]["visible_time"]) if pens else len(rows)
     while k < len(rows):
@@ -110,22 +111,34 @@ def resolve(
 @attrs.frozen
 class AnchorInputs:
     """What the anchor drawings read from the window besides the pen head, prepared once
-    per change of the window's pens or switches: the de-duplicated history, the current
-    anchor before the override, and the window pens by (start_time, direction)."""
+    per change of the window's pens or switches: the current anchor before the override,
+    the window pens by (start_time, direction), and per de-duplicated history switch its id
+    and, for a `confirmed` anchor (whose points do not depend on the pen head), its
+    polyline (None when it has no points)."""
 
-    history: list[Json]
     current: Json | None
     by_pointer: dict[tuple[int, int], list[Json]]
+    history: list[tuple[Json, str, Json | None]]
 
     @classmethod
     def of(cls, pens: Sequence[Json], switches: Iterable[Json]) -> AnchorInputs:
-        history = dedup_switches(switches)
-        if history:
-            current: Json | None = history[-1]["new_anchor"]
+        switched = dedup_switches(switches)
+        if switched:
+            current: Json | None = switched[-1]["new_anchor"]
         else:
             pen = last_pen(pens)
             current = None if pen is None else ref(CONFIRMED, pen)
-        return cls(history, current, _by_pointer(pens))
+        by_pointer = _by_pointer(pens)
+        history = []
+        for switch in switched:
+            anchor = switch["new_anchor"]
+            line = None
+            if anchor["kind"] == CONFIRMED:
+                resolved = resolve(anchor, {}, by_pointer)
+                if resolved is not None:
+                    line = anchor_polyline(HISTORY, resolved[0], False)
+            history.append((anchor, history_id(switch), line))
+        return cls(current, by_pointer, history)
 
 
 def anchor_lines(inputs: AnchorInputs, pen_head: Json) -> list[tuple[str, Json]]:
@@ -147,11 +160,13 @@ def anchor_lines(inputs: AnchorInputs, pen_head: Json) -> list[tuple[str, Json]]
         resolved = resolve(current, pen_head, by_pointer)
         if resolved is not None:
             out.append((ANCHOR_CURRENT, anchor_polyline(ANCHOR_CURRENT, *resolved)))
-    for switch in inputs.history:
-        anchor = switch["new_anchor"]
-        if current is not None and anchor["start_time"] == current["start_time"]:
+    skip = None if current is None else current["start_time"]
+    for anchor, iid, line in inputs.history:
+        if anchor["start_time"] == skip:
             continue
-        resolved = resolve(anchor, pen_head, by_pointer)
-        if resolved is not None:
-            out.append((history_id(switch), anchor_polyline(HISTORY, resolved[0], False)))
+        if anchor["kind"] != CONFIRMED:
+            resolved = resolve(anchor, pen_head, by_pointer)
+            line = None if resolved is None else anchor_polyline(HISTORY, resolved[0], False)
+        if line is not None:
+            out.append((iid, line))
     return out
