@@ -160,11 +160,12 @@ class AnchorFactor:
         if not pens and not formed:
             # The common candle: only the candidate leg can act, and only if it outgrew the
             # current strength.
-            leg = self._candidate_leg(deps["pen"])
-            if leg is None:
+            last = self.last
+            if last is None:
                 return NO_EVENTS, None
+            end = deps["pen"].extreme_after_last_pen(last[2] < 0)  # type: ignore[attr-defined]
             baseline = self.strength
-            if baseline is not None and abs(leg[1] - leg[0][1]) <= baseline:
+            if end is None or (baseline is not None and abs(end[1] - last[1]) <= baseline):
                 return NO_EVENTS, None
         t = bar[0]
         before = self.current

@@ -230,6 +230,7 @@ class ZhongshuFactor:
 
     core: ZhongshuCore = attrs.Factory(ZhongshuCore)
     current_head: Json = attrs.Factory(dict)
+    _shown: Json | None = None  # the core's alive dict the stored head describes
 
     @classmethod
     def create(cls, params: AnalyticsParams, tf: int) -> ZhongshuFactor:
@@ -274,14 +275,17 @@ class ZhongshuFactor:
         # time, so only its formation and death are stored; reads stretch the stored entry
         # to the time asked (`stretched`). The head at every t is still exactly §1.3's.
         alive = core.alive
+        if alive is not None and alive is self._shown:
+            return events, None  # the same formation, only stretched
         shown = self.current_head.get("alive")
         if alive is None:
             if shown == []:
                 return events, None
             head: Json = {"alive": []}
         else:
+            self._shown = alive
             if shown and _same_zone(shown[0], alive):
-                return events, None
+                return events, None  # first candle after a restore
             head = {"alive": [alive_view(alive, t)]}
         self.current_head = head
         return events, head
