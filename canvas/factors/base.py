@@ -11,6 +11,8 @@ import attrs
 # Factors take the raw row rather than a Candle so the hot loop allocates nothing per bar.
 Bar = tuple[int, float, float, float, float, float]
 Json = dict[str, Any]
+# One factor's part of a slice: the window's `(event_key, payload)` events and its head.
+SliceWindow = tuple[Sequence[tuple[str, Json]], Json]
 
 # Shared "nothing happened" values, so a quiet candle costs no allocation.
 NO_EVENTS: tuple[FactorEvent, ...] = ()
@@ -47,8 +49,9 @@ class FactorEvent:
     """One ledger entry: final once visible (late data aside, §4.6).
 
     `kind` groups a factor's events (`major`/`minor` for pivot, `confirmed` for pen); `key`
-    is unique per factor and starts with `{kind}:` (the ledger stores only the key), and
-    `payload` is exactly the JSON object clients see.
+    is unique per factor and starts with `{kind}:` (the ledger stores only the key) unless
+    the factor declares one `EVENT_KIND` for all its events, and `payload` is exactly the
+    JSON object clients see.
     """
 
     factor: str
@@ -62,10 +65,17 @@ class Factor(Protocol):
     """A pure incremental factor.
 
     It sees closed candles one at a time, in time order, together with the events its
-    dependencies (`DEPENDS`, earlier in the registry) emitted for the same candle, and
+    dependencies (`DEPENDS`, earlier in the registry) emitted for the same candle and those
+    factors themselves (`deps`, by name, already stepped on this candle, for a dependant
+    that reads a head or a per-candle result such as the zhongshu's formations), and
     answers the events it emits plus its new head when the head changed (None otherwise).
     Its whole state survives `export_state` → JSON → `restore`, so a restarted server
     continues without replaying history.
+
+    Optional class attributes: `EVENT_KIND`, the kind of all its events when their keys do
+    not start with it (the anchor's start with the switch reason); `HEAD_FOLLOWS_TIME`, when
+    its slice at t depends on t beyond the stored head (the zhongshu stores an alive
+    zhongshu once and its slice stretches it to t), so the replay recorder re-reads it.
     """
 
     NAME: ClassVar[str]
@@ -83,11 +93,18 @@ class Factor(Protocol):
     def head(self) -> Json: ...
 
     def step(
-        self, bar: Bar, upstream: Mapping[str, Sequence[FactorEvent]]
+        self, bar: Bar, upstream: Mapping[str, Sequence[FactorEvent]], deps: Mapping[str, Factor]
     ) -> tuple[Sequence[FactorEvent], Json | None]: ...
 
     @staticmethod
-    def snapshot_view(events: Sequence[tuple[str, Json]], head: Json) -> tuple[Json, Json] | None:
-        """`(history, head)` of a §4.4 slice from the window's `(key, payload)` events, or
-        None when the factor has nothing to show (it is then left out of the reply)."""
+    def snapshot_view(
+        events: Sequence[tuple[str, Json]],
+        head: Json,
+        context: Mapping[str, SliceWindow],
+        at: int,
+    ) -> tuple[Json, Json] | None:
+        """`(history, head)` of a §4.4 slice at time `at` from the window's `(key, payload)`
+        events and the stored head, or None when the factor has nothing to show (it is then
+        left out of the reply). `context` holds every factor's `(events, head)` at the same
+        slice, for a factor whose view reads its dependencies (the anchor reads the pen's)."""
         ...

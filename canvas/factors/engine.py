@@ -36,6 +36,10 @@ class FactorEngine:
     count: int = 0  # candles consumed
     head_time: int | None = None  # time of the last candle consumed
     _upstream: dict[str, Sequence[FactorEvent]] = attrs.field(init=False, factory=dict)
+    _by_name: dict[str, Factor] = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._by_name = {f.NAME: f for f in self.factors}
 
     @classmethod
     def create(cls, params: AnalyticsParams, tf: int) -> FactorEngine:
@@ -62,10 +66,11 @@ class FactorEngine:
         self.count += 1
         self.head_time = bar[0]
         upstream = self._upstream
+        deps = self._by_name
         events: Sequence[FactorEvent] = NO_EVENTS
         heads: Sequence[tuple[str, Json]] = NO_HEADS
         for factor in self.factors:
-            evs, head = factor.step(bar, upstream)
+            evs, head = factor.step(bar, upstream, deps)
             upstream[factor.NAME] = evs
             if evs:
                 events = evs if not events else [*events, *evs]
@@ -85,7 +90,8 @@ class FactorEngine:
                 events.extend(evs)
             if changed:
                 t = bar[0]
-                heads.extend((name, t, head) for name, head in changed)
+                for name, head in changed:
+                    heads.append((name, t, head))
             if checkpoint_every and self.count % checkpoint_every == 0:
                 checkpoints.append((bar[0], self.export_state()))
         return EngineOutput(events, heads, checkpoints, self.head_time)

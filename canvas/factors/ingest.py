@@ -68,6 +68,10 @@ def advance(
         # A head without engine state cannot be continued: recompute it all (and diff).
         dirty_from = 0
     if head is not None and dirty_from is not None and dirty_from <= head:
+        # Checkpoints hold every factor's full state, so resuming from one strictly before
+        # the change is exact even for factors whose state reaches back without bound (the
+        # zhongshu's alive/pending/floor, the anchor's current and strength): no
+        # "changed candle minus the largest window" shortcut is taken.
         checkpoint = store.checkpoint_before(conn, dirty_from)
         if checkpoint is None:
             start, engine = None, FactorEngine.create(params, tf)

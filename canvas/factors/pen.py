@@ -12,15 +12,22 @@ from canvas.factors.base import NO_EVENTS, AnalyticsParams, Bar, FactorEvent, Js
 
 # An effective pivot: (pivot_time, pivot_price, is_support).
 Pivot = tuple[int, float, bool]
-# Running extremes after a pivot: [is_support, ext_time, ext_price, cand_time, cand_price].
+# Running extremes after a pivot:
+# [is_support, ext_time, ext_price, cand_time, cand_price, opp_time, opp_price].
 # `ext` is the extending end (highest high after a support, lowest low after a resistance,
-# earliest bar on ties) and `cand` the opposite extreme on the bars strictly after `ext`.
+# earliest bar on ties), `cand` the opposite extreme on the bars strictly after `ext`, and
+# `opp` the opposite extreme on all bars after the pivot (the anchor's candidate leg needs
+# it when a pen's direction disagrees with its end pivot's kind, e.g. a flat pen).
 Tracker = list
 
 
 def _advance(tr: Tracker, t: int, h: float, lo: float) -> bool:
-    """Fold one later bar into a tracker; True when either extreme moved."""
+    """Fold one later bar into a tracker; True when `ext` or `cand` moved."""
     if tr[0]:
+        opp = tr[6]
+        if opp is None or lo < opp:
+            tr[5] = t
+            tr[6] = lo
         ext = tr[2]
         if ext is None or h > ext:
             tr[1] = t
@@ -33,6 +40,10 @@ def _advance(tr: Tracker, t: int, h: float, lo: float) -> bool:
             tr[4] = lo
             return True
         return False
+    opp = tr[6]
+    if opp is None or h > opp:
+        tr[5] = t
+        tr[6] = h
     ext = tr[2]
     if ext is None or lo < ext:
         tr[1] = t
@@ -110,7 +121,7 @@ class PenFactor:
         return self.current_head
 
     def step(
-        self, bar: Bar, upstream: Mapping[str, Sequence[FactorEvent]]
+        self, bar: Bar, upstream: Mapping[str, Sequence[FactorEvent]], deps: Mapping[str, object]
     ) -> tuple[Sequence[FactorEvent], Json | None]:
         t = bar[0]
         h = bar[2]
@@ -170,11 +181,21 @@ class PenFactor:
         return True
 
     def _seed(self, pivot_time: int, support: bool) -> Tracker:
-        tr: Tracker = [support, None, None, None, None]
+        tr: Tracker = [support, None, None, None, None, None, None]
         for t, h, lo in self.ring:
             if t > pivot_time:
                 _advance(tr, t, h, lo)
         return tr
+
+    def extreme_after_last_pen(self, highest: bool) -> tuple[int, float] | None:
+        """`(time, price)` of the highest high (or lowest low) on the bars after the last
+        confirmed pen's end, earliest on ties; None before a pen or without such a bar."""
+        tr = self.track_prev
+        if not self.confirmed or tr is None:
+            return None
+        if tr[0] == highest:  # after a support, `ext` is the highest high
+            return None if tr[2] is None else (tr[1], tr[2])
+        return None if tr[6] is None else (tr[5], tr[6])
 
     def _build_head(self) -> Json:
         start_time, start_price, _ = self.effective[-2]
@@ -190,7 +211,9 @@ class PenFactor:
         return head
 
     @staticmethod
-    def snapshot_view(events: Sequence[tuple[str, Json]], head: Json) -> tuple[Json, Json] | None:
+    def snapshot_view(
+        events: Sequence[tuple[str, Json]], head: Json, context: Mapping[str, object], at: int
+    ) -> tuple[Json, Json] | None:
         """§4.4: confirmed pens by (visible_time, start_time); shown only while one is in the
         window, with the head at the slice time."""
         confirmed = [p for k, p in events if k.startswith("confirmed:")]

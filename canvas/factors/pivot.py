@@ -98,7 +98,7 @@ class PivotFactor:
         return {}
 
     def step(
-        self, bar: Bar, upstream: Mapping[str, Sequence[FactorEvent]]
+        self, bar: Bar, upstream: Mapping[str, Sequence[FactorEvent]], deps: Mapping[str, object]
     ) -> tuple[Sequence[FactorEvent], Json | None]:
         t = bar[0]
         h = bar[2]
@@ -175,7 +175,9 @@ class PivotFactor:
         return events, None
 
     @staticmethod
-    def snapshot_view(events: Sequence[tuple[str, Json]], head: Json) -> tuple[Json, Json] | None:
+    def snapshot_view(
+        events: Sequence[tuple[str, Json]], head: Json, context: Mapping[str, object], at: int
+    ) -> tuple[Json, Json] | None:
         """§4.4: majors and minors by (visible_time, pivot_time, direction); shown only while
         a major is in the window."""
         major = [p for k, p in events if k.startswith("major:")]

@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 
+from canvas.factors.anchor import AnchorFactor
 from canvas.factors.base import AnalyticsParams, Factor
 from canvas.factors.pen import PenFactor
 from canvas.factors.pivot import PivotFactor
+from canvas.factors.zhongshu import ZhongshuFactor
 
 # Every factor, each after the ones it depends on. Adding a factor means writing its module
 # and listing it here; engine, ledger, slices and logic hash all iterate this tuple.
-FACTORS: tuple[type[Factor], ...] = (PivotFactor, PenFactor)
+FACTORS: tuple[type[Factor], ...] = (PivotFactor, PenFactor, ZhongshuFactor, AnchorFactor)
 
 LOGIC_CONTRACT = "factor_logic_v1"
 
@@ -39,6 +41,12 @@ def factor_class(name: str) -> type[Factor]:
         if f.NAME == name:
             return f
     raise KeyError(name)
+
+
+def event_kind(name: str, key: str) -> str:
+    """The kind of a stored event: the factor's `EVENT_KIND`, else the key's first part."""
+    fixed = getattr(factor_class(name), "EVENT_KIND", None)
+    return fixed if fixed is not None else key.split(":", 1)[0]
 
 
 def logic_hash(params: AnalyticsParams) -> str:

@@ -38,7 +38,7 @@ def build_slices(
     snapshots: dict[str, Json] = {}
     for factor in FACTORS:
         events, head = windows.get(factor.NAME, ((), {}))
-        view = factor.snapshot_view(events, head)
+        view = factor.snapshot_view(events, head, windows, aligned)
         if view is None:
             continue
         history, shown_head = view

@@ -10,7 +10,7 @@ import attrs
 
 from canvas.factors.base import FactorEvent, Json
 from canvas.factors.engine import EngineOutput
-from canvas.factors.registry import factor_names
+from canvas.factors.registry import event_kind, factor_names
 from canvas.storage.db import register_migrations
 
 register_migrations(
@@ -235,7 +235,7 @@ def events_between(conn: apsw.Connection, after: int | None, upto: int) -> list[
             " WHERE factor_name = ? AND visible_time > ? AND visible_time <= ?",
             (name, lo, upto),
         ):
-            out.append(FactorEvent(name, key.split(":", 1)[0], key, vt, json.loads(payload)))
+            out.append(FactorEvent(name, event_kind(name, key), key, vt, json.loads(payload)))
     out.sort(key=lambda e: e.visible_time)
     return out
 

@@ -7,18 +7,33 @@ from collections.abc import Sequence
 
 import attrs
 
-from canvas.factors.base import FactorEvent, Json
+from canvas.factors.anchor import switch_order
+from canvas.factors.base import Bar, FactorEvent, Json
+from canvas.factors.zhongshu import ZhongshuCore
 from canvas.overlay.instructions import (
     MARKER,
     PEN_CANDIDATE,
     PEN_CONFIRMED,
     PEN_EXTENDING,
     POLYLINE,
+    ANCHOR_CURRENT,
+    ZHONGSHU_ALIVE_BOTTOM,
+    ZHONGSHU_ALIVE_TOP,
     OverlayVersion,
     Presence,
     confirmed_polyline,
+    dead_prefix,
     head_polyline,
+    history_id,
     marker,
+    switch_marker,
+)
+from canvas.overlay.structure import (
+    AnchorInputs,
+    alive_pair,
+    anchor_lines,
+    dead_boxes,
+    replay_zhongshu,
 )
 
 NO_VERSIONS: tuple[OverlayVersion, ...] = ()
@@ -32,17 +47,26 @@ def _marker_order(ev: FactorEvent) -> tuple[int, int, int]:
     return (_KIND_RANK[ev.kind], p["pivot_time"], _DIRECTION_RANK[p["direction"]])
 
 
+def _chain_order(p: Json) -> tuple[int, int]:
+    # One candle can confirm two pens that start on the same bar (a bar that is both
+    # resistance and support gives a zero-length pen first): chain order.
+    return (p["start_time"], p["end_time"])
+
+
 @attrs.define(eq=False)
 class OverlayDeriver:
     """Derives the instruction catalog of one series.
 
-    Fed, for each closed candle in order, the factor events that became visible at it and
-    the pen head when it changed, it answers the versions to append (only definitions that
-    differ from the instruction's latest version) and the existence changes of polylines.
-    Its state is the pen window plus the latest definition and existence of each polyline,
-    all of which can be re-read from the ledgers at any time (see `overlay.store.state_at`).
-    Versions within one candle come out in a fixed order (markers by kind, time, direction;
-    then confirmed, extending, candidate), whatever order the events arrive in.
+    Fed, for each closed candle in order, the candle, the factor events that became visible
+    at it and the pen head when it changed, it answers the versions to append (only
+    definitions that differ from the instruction's latest version) and the existence changes
+    of polylines. Its state is the windows it reads (pens by end time for `pen.confirmed`;
+    pens, deaths, switches and candles by time for the zhongshu and anchor drawings), the pen
+    head, and the latest definition and existence of each polyline that can still be drawn,
+    all of which can be re-read from the ledgers (see `overlay.store.state_at`); the zhongshu
+    replay is rebuilt from the windows. Versions within one candle come out in the order of
+    ZHONGSHU-ANCHOR §3: markers (pivots, then switches), then pen.confirmed, dead boxes, the
+    alive box, anchor.current, anchor.history, pen.extending and pen.candidate.
     """
 
     tf: int
@@ -51,17 +75,38 @@ class OverlayDeriver:
     pens: deque[Json] = attrs.Factory(deque)  # confirmed pens in the window, oldest first
     defs: dict[str, Json] = attrs.Factory(dict)  # latest definition of each polyline
     present: set[str] = attrs.Factory(set)  # polylines that exist at head_time
+    # The §3 window [t - W*tf, t] by visible time: pens, deaths, switches, (time, high, low).
+    seen_pens: deque[Json] = attrs.Factory(deque)
+    deads: deque[Json] = attrs.Factory(deque)
+    switches: deque[Json] = attrs.Factory(deque)
+    bars: deque[tuple[int, float, float]] = attrs.Factory(deque)
+    pen_head: Json = attrs.Factory(dict)
+    zhongshu: ZhongshuCore = attrs.Factory(ZhongshuCore)
+    # Derived drawings are re-evaluated only when their inputs change; a restored deriver
+    # evaluates them once (writing nothing when they equal the stored versions).
+    _anchor_dirty: bool = True
+    _anchor_inputs: AnchorInputs | None = None
+    _dead_stale: bool = True
+    _dead_until: int | None = None
+    _dead_shown: list[Json] | None = None
 
     @classmethod
     def restore(cls, tf: int, window_candles: int, state: Json) -> OverlayDeriver:
-        return cls(
+        d = cls(
             tf,
             window_candles,
             state["head_time"],
             deque(state["pens"]),
             dict(state["defs"]),
             set(state["present"]),
+            deque(state["seen_pens"]),
+            deque(state["deads"]),
+            deque(state["switches"]),
+            deque((t, h, lo) for t, h, lo in state["bars"]),
+            dict(state["pen_head"]),
         )
+        d.zhongshu = replay_zhongshu(list(d.seen_pens), d.bars)
+        return d
 
     def export_state(self) -> Json:
         return {
@@ -69,55 +114,161 @@ class OverlayDeriver:
             "pens": list(self.pens),
             "defs": dict(self.defs),
             "present": sorted(self.present),
+            "seen_pens": list(self.seen_pens),
+            "deads": list(self.deads),
+            "switches": list(self.switches),
+            "bars": [list(b) for b in self.bars],
+            "pen_head": dict(self.pen_head),
         }
 
     def step(
-        self, t: int, events: Sequence[FactorEvent], pen_head: Json | None
+        self, bar: Bar, events: Sequence[FactorEvent], pen_head: Json | None
     ) -> tuple[Sequence[OverlayVersion], Sequence[Presence]]:
-        """Advance to candle `t`; `pen_head` is the pen head if it changed at `t`, else None."""
+        """Advance to candle `bar`; `pen_head` is the pen head if it changed there, else None."""
+        t = bar[0]
         self.head_time = t
-        versions: list[OverlayVersion] | None = None
-        presence: list[Presence] | None = None
+        versions: list[OverlayVersion] = []
+        updates: list[tuple[str, Json | None]] = []
+        cutoff = t - self.window_candles * self.tf
+        new_pens, new_switches = self._take_events(t, events, versions)
         pens = self.pens
-        pens_changed = False
-        if events:
-            markers: list[FactorEvent] = []
-            new_pens: list[Json] = []
-            for ev in events:
-                if ev.factor == "pivot":
-                    markers.append(ev)
-                elif ev.factor == "pen" and ev.kind == "confirmed":
-                    new_pens.append(ev.payload)
-            if markers:
-                if len(markers) > 1:
-                    markers.sort(key=_marker_order)
-                versions = []
-                for ev in markers:
-                    iid, definition = marker(ev.kind, ev.payload)
-                    versions.append(OverlayVersion(iid, MARKER, t, definition))
-            if new_pens:
-                # Chain order. One candle can confirm two pens that start on the same bar (a
-                # bar that is both resistance and support gives a zero-length pen first).
-                new_pens.sort(key=lambda p: (p["start_time"], p["end_time"]))
-                pens.extend(new_pens)
-                pens_changed = True
-        if pens:
-            # The window is a time span (§5), so pens leave it as candle times advance.
-            threshold = t - self.window_candles * self.tf
-            while pens and pens[0]["end_time"] < threshold:
-                pens.popleft()
-                pens_changed = True
-        if pens_changed or pen_head is not None:
-            versions = versions if versions is not None else []
-            presence = []
-            if pens_changed:
-                self._put(PEN_CONFIRMED, confirmed_polyline(pens), t, versions, presence)
-            if pen_head is not None:
-                ext = head_polyline(PEN_EXTENDING, pen_head.get("extending"))
-                cand = head_polyline(PEN_CANDIDATE, pen_head.get("candidate"))
-                self._put(PEN_EXTENDING, ext, t, versions, presence)
-                self._put(PEN_CANDIDATE, cand, t, versions, presence)
+        pens_changed = bool(new_pens)
+        if new_pens:
+            pens.extend(new_pens)
+        while pens and pens[0]["end_time"] < cutoff:
+            pens.popleft()
+            pens_changed = True
+        if pens_changed:
+            updates.append((PEN_CONFIRMED, confirmed_polyline(pens)))
+        window_moved = self._slide(bar, cutoff, new_pens) or new_switches
+        if window_moved or self._anchor_inputs is None:
+            self._anchor_inputs = AnchorInputs.of(self.seen_pens, self.switches)
+        anchor_dirty = window_moved
+        if pen_head is not None:
+            self.pen_head = pen_head
+            anchor_dirty = True
+        if self._dead_stale or (self._dead_until is not None and t > self._dead_until):
+            self._dead_boxes(updates, cutoff, t)
+        alive = self.zhongshu.alive
+        if alive is not None:
+            updates += alive_pair(alive)
+        elif ZHONGSHU_ALIVE_TOP in self.present:
+            updates += [(ZHONGSHU_ALIVE_TOP, None), (ZHONGSHU_ALIVE_BOTTOM, None)]
+        if anchor_dirty or self._anchor_dirty:
+            self._anchor_dirty = False
+            lines = anchor_lines(self._anchor_inputs, self.pen_head)
+            has_current = bool(lines) and lines[0][0] == ANCHOR_CURRENT
+            updates.append((ANCHOR_CURRENT, lines[0][1] if has_current else None))
+            self._replace_family(updates, "anchor.history", lines)
+        if pen_head is not None:
+            updates.append((PEN_EXTENDING, head_polyline(PEN_EXTENDING, pen_head.get("extending"))))
+            updates.append((PEN_CANDIDATE, head_polyline(PEN_CANDIDATE, pen_head.get("candidate"))))
+        presence: list[Presence] = []
+        for iid, definition in updates:
+            self._put(iid, definition, t, versions, presence)
         return versions or NO_VERSIONS, presence or NO_PRESENCE
+
+    def _take_events(
+        self, t: int, events: Sequence[FactorEvent], versions: list[OverlayVersion]
+    ) -> tuple[list[Json], bool]:
+        """Markers to `versions`, window deques extended; answers the new pens (in chain
+        order) and whether a switch arrived."""
+        if not events:
+            return [], False
+        pivots: list[FactorEvent] = []
+        switches: list[Json] = []
+        new_pens: list[Json] = []
+        for ev in events:
+            factor = ev.factor
+            if factor == "pivot":
+                pivots.append(ev)
+            elif factor == "pen":
+                new_pens.append(ev.payload)
+            elif factor == "zhongshu":
+                self.deads.append(ev.payload)
+                self._dead_stale = True
+            elif factor == "anchor":
+                switches.append(ev.payload)
+        pivots.sort(key=_marker_order)
+        for ev in pivots:
+            iid, definition = marker(ev.kind, ev.payload)
+            versions.append(OverlayVersion(iid, MARKER, t, definition))
+        switches.sort(key=switch_order)
+        for p in switches:
+            iid, definition = switch_marker(p)
+            versions.append(OverlayVersion(iid, MARKER, t, definition))
+        self.switches.extend(switches)
+        new_pens.sort(key=_chain_order)
+        return new_pens, bool(switches)
+
+    def _slide(self, bar: Bar, cutoff: int, new_pens: list[Json]) -> bool:
+        """Move the §3 window to `bar` and step the zhongshu replay; answers whether the
+        anchor's inputs (window pens, switches) changed."""
+        changed = bool(new_pens)
+        self.seen_pens.extend(new_pens)
+        self.bars.append((bar[0], bar[2], bar[3]))
+        bars = self.bars
+        while bars[0][0] < cutoff:
+            bars.popleft()
+        seen = self.seen_pens
+        restart = False
+        while seen and seen[0]["visible_time"] < cutoff:
+            seen.popleft()
+            restart = changed = True
+        switches = self.switches
+        while switches and switches[0]["visible_time"] < cutoff:
+            self.defs.pop(history_id(switches.popleft()), None)
+            changed = True
+        deads = self.deads
+        while deads and deads[0]["visible_time"] < cutoff:
+            prefix = dead_prefix(deads.popleft())
+            self.defs.pop(f"{prefix}:top", None)
+            self.defs.pop(f"{prefix}:bottom", None)
+        if restart:
+            # The oldest pen left the window: the replay starts over from the window (§3).
+            self.zhongshu = replay_zhongshu(list(seen), bars)
+        else:
+            # Candles before the first window pen never touch the replay, so extending it
+            # equals replaying the window from scratch.
+            core = self.zhongshu
+            for pen in new_pens:
+                core.pen_step(pen)
+            core.candle_step(bar[0], bar[2], bar[3])
+            if core.formed:
+                core.formed = []
+        return changed
+
+    def _dead_boxes(self, updates: list[tuple[str, Json | None]], cutoff: int, t: int) -> None:
+        """Queue the dead boxes when the set of drawn deaths changed (their definitions never
+        change, so an unchanged set needs nothing)."""
+        shown = [
+            p
+            for p in self.deads
+            if p["start_time"] > 0 and p["end_time"] > 0 and p["end_time"] >= cutoff
+            and p["start_time"] <= t
+        ]
+        self._dead_stale = False
+        # The next change without a new death: the oldest box's end leaving the window.
+        span = self.window_candles * self.tf
+        self._dead_until = min(p["end_time"] for p in shown) + span if shown else None
+        old = self._dead_shown
+        if old is not None and len(old) == len(shown) and all(a is b for a, b in zip(old, shown)):
+            return
+        self._dead_shown = shown
+        self._replace_family(updates, "zhongshu.dead", dead_boxes(shown, cutoff, t))
+
+    def _replace_family(
+        self, updates: list[tuple[str, Json | None]], family: str, derived: list[tuple[str, Json]]
+    ) -> None:
+        """Queue the family's derived polylines (ids `{family}:...`), and the end of any
+        present one it lacks."""
+        prefix = family + ":"
+        mine = [(iid, d) for iid, d in derived if iid.startswith(prefix)]
+        ids = {iid for iid, _ in mine}
+        for iid in sorted(self.present):
+            if iid.startswith(prefix) and iid not in ids:
+                updates.append((iid, None))
+        updates.extend(mine)
 
     def _put(
         self,

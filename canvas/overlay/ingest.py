@@ -71,12 +71,13 @@ def run_stored(
     presence: list[Presence] = []
     step = deriver.step
     no_events: list[FactorEvent] = []
-    for (t,) in conn.execute(
-        "SELECT candle_time FROM candles WHERE candle_time > ? AND candle_time <= ?"
-        " ORDER BY candle_time",
+    for bar in conn.execute(
+        "SELECT candle_time, open, high, low, close, volume FROM candles"
+        " WHERE candle_time > ? AND candle_time <= ? ORDER BY candle_time",
         (-1 if after is None else after, upto),
     ):
-        v, p = step(t, by_time.get(t, no_events), heads.get(t))
+        t = bar[0]
+        v, p = step(bar, by_time.get(t, no_events), heads.get(t))
         if v:
             versions.extend(v)
         if p:

@@ -1,8 +1,10 @@
-"""Instruction ids and definitions exactly as §5 spells them: pivot markers and pen polylines."""
+"""Instruction ids and definitions exactly as §5 (pivot markers, pen polylines) and
+ZHONGSHU-ANCHOR §3 (zhongshu boxes, anchor markers and polylines) spell them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import attrs
 
@@ -13,8 +15,29 @@ POLYLINE = "polyline"
 PEN_CONFIRMED = "pen.confirmed"
 PEN_EXTENDING = "pen.extending"
 PEN_CANDIDATE = "pen.candidate"
-# Every polyline instruction there can be; markers are one per pivot event.
-POLYLINE_IDS = (PEN_CONFIRMED, PEN_EXTENDING, PEN_CANDIDATE)
+ZHONGSHU_ALIVE_TOP = "zhongshu.alive:top"
+ZHONGSHU_ALIVE_BOTTOM = "zhongshu.alive:bottom"
+ANCHOR_CURRENT = "anchor.current"
+# The polylines with fixed ids; the others (`zhongshu.dead:*`, `anchor.history:*`) are one
+# per factor event and exist only while that event is in the derivation window. Markers
+# are one per pivot or anchor switch event.
+POLYLINE_IDS = (
+    PEN_CONFIRMED,
+    PEN_EXTENDING,
+    PEN_CANDIDATE,
+    ZHONGSHU_ALIVE_TOP,
+    ZHONGSHU_ALIVE_BOTTOM,
+    ANCHOR_CURRENT,
+)
+ANCHOR_COLOR = "#f59e0b"
+HISTORY_COLOR = "rgba(59,130,246,0.55)"
+_ZHONGSHU_COLORS = {
+    # (feature, entry direction >= 0) → colour
+    ("zhongshu.alive", True): "rgba(22,163,74,0.72)",
+    ("zhongshu.alive", False): "rgba(220,38,38,0.72)",
+    ("zhongshu.dead", True): "rgba(74,222,128,0.58)",
+    ("zhongshu.dead", False): "rgba(248,113,113,0.58)",
+}
 
 _MARKER_STYLE = {
     # (kind, direction) → (position, color, size)
@@ -27,10 +50,10 @@ PEN_COLOR = "#ffffff"
 PEN_LINE_WIDTH = 2
 
 
-@attrs.frozen(slots=True)
-class OverlayVersion:
+class OverlayVersion(NamedTuple):
     """A new definition of one instruction, visible from `visible_time` (the catalog entry
-    without its storage-assigned `version_id`)."""
+    without its storage-assigned `version_id`). A named tuple: an alive zhongshu makes two
+    of these on every candle, so construction cost matters."""
 
     instruction_id: str
     kind: str
@@ -106,14 +129,100 @@ def head_polyline(feature: str, leg: Json | None) -> Json | None:
     return {
         "type": "polyline",
         "feature": feature,
-        "points": [
-            {"time": leg["start_time"], "value": leg["start_price"]},
-            {"time": leg["end_time"], "value": leg["end_price"]},
-        ],
+        "points": leg_points(leg),
         "color": PEN_COLOR,
         "lineWidth": PEN_LINE_WIDTH,
         "lineStyle": "dashed",
     }
+
+
+def switch_marker(payload: Json) -> tuple[str, Json]:
+    """The id and definition of an `anchor.switch` event's marker."""
+    t = payload["switch_time"]
+    d = payload["new_anchor"]["direction"]
+    up = d >= 0
+    definition = {
+        "type": "marker",
+        "feature": "anchor.switch",
+        "time": t,
+        "position": "belowBar" if up else "aboveBar",
+        "color": ANCHOR_COLOR,
+        "shape": "arrowUp" if up else "arrowDown",
+        "text": "A",
+        "size": 1.0,
+    }
+    return f"anchor.switch:{t}:{d}:{payload['reason']}", definition
+
+
+def zhongshu_pair(feature: str, prefix: str, z: Json) -> list[tuple[str, Json]]:
+    """The top and bottom polylines of a zhongshu box (`z` has start/end times, zg, zd and
+    entry_direction), ids `{prefix}:top` and `{prefix}:bottom`."""
+    color = _ZHONGSHU_COLORS[(feature, z["entry_direction"] >= 0)]
+    start, end, direction = z["start_time"], z["end_time"], z["entry_direction"]
+    zg, zd = z["zg"], z["zd"]
+    return [
+        (
+            f"{prefix}:top",
+            {
+                "type": "polyline",
+                "feature": feature,
+                "points": [{"time": start, "value": zg}, {"time": end, "value": zg}],
+                "color": color,
+                "lineWidth": 2,
+                "entryDirection": direction,
+            },
+        ),
+        (
+            f"{prefix}:bottom",
+            {
+                "type": "polyline",
+                "feature": feature,
+                "points": [{"time": start, "value": zd}, {"time": end, "value": zd}],
+                "color": color,
+                "lineWidth": 2,
+                "entryDirection": direction,
+            },
+        ),
+    ]
+
+
+def dead_prefix(p: Json) -> str:
+    return f"zhongshu.dead:{p['start_time']}:{p['end_time']}:{p['zg']:.6f}:{p['zd']:.6f}"
+
+
+def history_id(switch: Json) -> str:
+    a = switch["new_anchor"]
+    t = switch["switch_time"]
+    return f"anchor.history:{t}:{a['start_time']}:{a['end_time']}:{a['direction']}"
+
+
+def anchor_polyline(feature: str, points: list[Json], dashed: bool) -> Json:
+    """`anchor.current` (dashed or solid) or `anchor.history` over resolved points."""
+    if feature == ANCHOR_CURRENT:
+        definition = {
+            "type": "polyline",
+            "feature": feature,
+            "points": points,
+            "color": ANCHOR_COLOR,
+            "lineWidth": 2,
+        }
+        if dashed:
+            definition["lineStyle"] = "dashed"
+        return definition
+    return {
+        "type": "polyline",
+        "feature": feature,
+        "points": points,
+        "color": HISTORY_COLOR,
+        "lineWidth": 1,
+    }
+
+
+def leg_points(leg: Json) -> list[Json]:
+    return [
+        {"time": leg["start_time"], "value": leg["start_price"]},
+        {"time": leg["end_time"], "value": leg["end_price"]},
+    ]
 
 
 def definition_times(definition: Json) -> Sequence[int]:

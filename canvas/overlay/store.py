@@ -11,11 +11,14 @@ import attrs
 from canvas.factors import store as factor_store
 from canvas.factors.base import Json
 from canvas.factors.store import dumps
+from canvas.factors.anchor import switch_order
 from canvas.overlay.instructions import (
     POLYLINE_IDS,
     OverlayVersion,
     Presence,
+    dead_prefix,
     definition_times,
+    history_id,
     touches,
 )
 from canvas.storage import candle_ledger
@@ -208,15 +211,57 @@ def state_at(conn: apsw.Connection, t: int, tf: int, window_candles: int) -> Jso
         else:
             pens.append(payload)
     pens.sort(key=lambda p: (p["visible_time"], p["start_time"], p["end_time"]))
+    seen = [p for _, p in factor_store.window_events(conn, "pen", threshold, t)]
+    seen.sort(key=lambda p: (p["visible_time"], p["start_time"], p["end_time"]))
+    deads = [p for _, p in factor_store.window_events(conn, "zhongshu", threshold, t)]
+    deads.sort(key=lambda p: p["visible_time"])
+    switches = [p for _, p in factor_store.window_events(conn, "anchor", threshold, t)]
+    switches.sort(key=switch_order)
+    # The polylines the deriver may still draw: the fixed ones and one per window event.
+    ids = [*POLYLINE_IDS, *(history_id(p) for p in switches)]
+    for p in deads:
+        ids += [f"{dead_prefix(p)}:top", f"{dead_prefix(p)}:bottom"]
     defs = {}
-    present = []
-    for iid in POLYLINE_IDS:
+    for iid in ids:
         definition = definition_at(conn, iid, t)
         if definition is not None:
             defs[iid] = definition
-        if present_at(conn, iid, t):
-            present.append(iid)
-    return {"head_time": t, "pens": pens, "defs": defs, "present": sorted(present)}
+    bars = [[bt, h, lo] for bt, _, h, lo, _, _ in candle_ledger.range_rows(conn, threshold, t)]
+    return {
+        "head_time": t,
+        "pens": pens,
+        "defs": defs,
+        "present": present_polylines(conn, t, threshold),
+        "seen_pens": seen,
+        "deads": deads,
+        "switches": switches,
+        "bars": bars,
+        "pen_head": factor_store.head_at(conn, "pen", t),
+    }
+
+
+def present_polylines(conn: apsw.Connection, t: int, since: int) -> list[str]:
+    """The polylines that exist at `t`, sorted. Those without a fixed id exist only while
+    their event is in the derivation window `[since, t]`, after it became visible, so they
+    last appeared within it."""
+    ids = {iid for iid in POLYLINE_IDS if present_at(conn, iid, t)}
+    for (iid,) in conn.execute(
+        "SELECT DISTINCT instruction_id FROM overlay_presence"
+        " WHERE visible_time BETWEEN ? AND ? AND present = 1",
+        (since, t),
+    ):
+        if iid not in ids and present_at(conn, iid, t):
+            ids.add(iid)
+    return sorted(ids)
+
+
+def derivation_since(conn: apsw.Connection, t: int) -> int:
+    """The start of the derivation window at `t`, from the stored overlay parameters."""
+    params = load_state(conn).params
+    if not params:
+        return t
+    p = json.loads(params)
+    return t - p["window_candles"] * p["tf"]
 
 
 # --- reads -------------------------------------------------------------------------------
@@ -263,10 +308,9 @@ def active_ids(conn: apsw.Connection, t: int, lo: int) -> list[str]:
             (lo, t, t),
         )
     ]
-    for iid in POLYLINE_IDS:
-        if present_at(conn, iid, t):
-            definition = definition_at(conn, iid, t)
-            if definition is not None and touches(definition, lo, t):
-                ids.append(iid)
+    for iid in present_polylines(conn, t, derivation_since(conn, t)):
+        definition = definition_at(conn, iid, t)
+        if definition is not None and touches(definition, lo, t):
+            ids.append(iid)
     ids.sort()
     return ids

@@ -124,6 +124,9 @@ def read_catalog(
         ).fetchall()
     ):
         presence.setdefault(iid, []).append((vt, bool(present)))
+    # A polyline absent at the first bar and never present later cannot be active: leave
+    # out the many that belonged to earlier events.
+    presence = {iid: rows for iid, rows in presence.items() if any(on for _, on in rows)}
     return catalog, presence
 
 

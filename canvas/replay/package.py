@@ -22,6 +22,8 @@ IDX_TO_TIME = "replay_kline_bars.candle_time"
 FACTOR_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "pivot": (("major", "minor"), ()),
     "pen": (("confirmed",), ("extending", "candidate")),
+    "zhongshu": (("dead",), ("alive",)),
+    "anchor": (("anchors", "switches"), ("current_anchor_ref",)),
 }
 
 KLINE_KEYS = ("time", "open", "high", "low", "close", "volume")

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import attrs
 
 from canvas.factors.base import Json
-from canvas.factors.registry import factor_names
+from canvas.factors.registry import FACTORS, factor_names
 from canvas.factors.slices import build_slices
 
 # A factor event as the package reads it: (visible_time, event_key, payload).
@@ -64,6 +64,14 @@ class _FactorCursor:
         return moved
 
 
+def _dependencies() -> dict[str, set[str]]:
+    """Each factor's dependencies, direct and indirect."""
+    out: dict[str, set[str]] = {}
+    for f in FACTORS:
+        out[f.NAME] = {d for dep in f.DEPENDS for d in (dep, *out[dep])}
+    return out
+
+
 def record_snapshots(
     series_id: str,
     bar_times: Sequence[int],
@@ -78,9 +86,13 @@ def record_snapshots(
     visible_time order and cover `[bar_times[0] - span, bar_times[-1]]`; `heads` per factor
     start with the head at the first bar. The slice itself is built by the same function
     the slices route uses, so a recorded snapshot is exactly what that route answers.
-    Records come out in bar order, factors in registry order within a bar.
+    Records come out in bar order, factors in registry order within a bar. A factor whose
+    view reads its dependencies (the anchor reads the pen) is re-read when they move.
     """
     names = factor_names()
+    upstream = _dependencies()
+    # Factors whose slice follows the bar time while their head is non-empty.
+    timed = {f.NAME for f in FACTORS if getattr(f, "HEAD_FOLLOWS_TIME", False)}
     cursors: dict[str, _FactorCursor] = {}
     for name in names:
         rows = events.get(name, ())
@@ -90,11 +102,16 @@ def record_snapshots(
     records: list[SnapshotRecord] = []
     for idx, t in enumerate(bar_times):
         earliest = t - span
-        changed = [n for n in names if cursors[n].advance(t, earliest) or idx == 0]
-        if not changed:
+        moved = {
+            n
+            for n in names
+            if cursors[n].advance(t, earliest) or idx == 0 or (n in timed and cursors[n].head)
+        }
+        if not moved:
             continue
+        changed = [n for n in names if n in moved or upstream[n] & moved]
         windows = {}
-        for n in changed:
+        for n in {*changed, *(d for n in changed for d in upstream[n])}:
             c = cursors[n]
             windows[n] = (c.pairs[c.lo : c.hi], c.head)
         shown = build_slices(series_id, t, windows)["snapshots"]

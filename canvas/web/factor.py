@@ -1,4 +1,5 @@
-"""Factor, draw and frame routes (§4.4, §4.5, §5, §6): validate, ask the series actor, reply."""
+"""Factor, draw and frame routes (§4.4, §4.5, §4.9, §5, §6): validate, ask the series actor,
+reply."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from quart import Blueprint, current_app, request
 
 from actors import messages as msg
 from canvas.errors import NotFound
+from canvas.factors.catalog import factor_catalog
 from canvas.series_id import SeriesId
 from canvas.web.app import deps_of
 from canvas.web.json_response import json_response
@@ -40,6 +42,12 @@ async def _at_time_read(method: str) -> Any:
 @blueprint.get("/api/factor/slices")
 async def slices():
     return await _at_time_read("slices")
+
+
+@blueprint.get("/api/factor/catalog")
+async def catalog():
+    """§4.9: the factors and features this server draws; no flags, never gated."""
+    return json_response(factor_catalog())
 
 
 @blueprint.post("/api/factor/rebuild")

@@ -132,24 +132,198 @@ def ref_pen_head(bars: list[Bar], majors: list[Json], t: int) -> Json:
 
 def ref_all(
     bars: list[Bar], tf: int, w_major: int, w_minor: int
-) -> tuple[list[tuple[str, str, Json]], dict[int, Json]]:
-    """Every event as `(factor, key, payload)` and the pen head snapshots `{time: head}`
-    (only at the candles where the head changes)."""
+) -> tuple[list[tuple[str, str, Json]], dict[str, dict[int, Json]]]:
+    """Every event as `(factor, key, payload)` and each factor's head snapshots
+    `{factor: {time: head}}` (only at the candles where the head changes)."""
     pivots = ref_pivots(bars, tf, w_major, w_minor)
     majors = [p for k, p in pivots if k.startswith("major:")]
     majors.sort(key=lambda p: (p["visible_time"], p["pivot_time"], p["direction"]))
     _, pens = _effective(majors)
+    deaths, formed, alive_after = ref_zhongshu(bars, pens)
+    switches, anchor_after = ref_anchor(bars, pens, formed)
     events = [("pivot", k, p) for k, p in pivots]
     events += [
         ("pen", f"confirmed:{p['start_time']}:{p['end_time']}:{p['direction']}", p) for p in pens
     ]
-    # Engine order: by visible_time, pivot events before pen events on a candle.
+    events += [("zhongshu", k, p) for k, p in deaths]
+    events += [("anchor", k, p) for k, p in switches]
+    # Engine order: by visible_time, then registry order on a candle (a stable sort).
     events.sort(key=lambda e: e[2]["visible_time"])
-    heads: dict[int, Json] = {}
-    previous: Json = {}
+    every: dict[str, dict[int, Json]] = {"pen": {}, "zhongshu": {}, "anchor": {}}
     for b in bars:
-        head = ref_pen_head(bars, majors, b[0])
-        if head != previous:
-            heads[b[0]] = head
-            previous = head
+        t = b[0]
+        alive = alive_after[t]
+        now = {
+            "pen": ref_pen_head(bars, majors, t),
+            "zhongshu": {} if not any(p["visible_time"] <= t for p in pens) else {
+                "alive": [] if alive is None else [{
+                    **{k: alive[k] for k in ("start_time", "end_time", "zg", "zd",
+                                             "entry_direction", "formed_time", "formed_reason")},
+                    "death_time": None,
+                    "visible_time": t,
+                }]
+            },
+            "anchor": anchor_after.get(t, {}),
+        }
+        for name, head in now.items():
+            known = every[name]
+            if _stored_form(head) != _stored_form(known[max(known)] if known else {}):
+                known[t] = head
+    return events, every
+
+
+def _stored_form(head: Json) -> Json:
+    """What decides whether a head is stored anew: for the zhongshu, its end and visible
+    times follow the candle time while alive, so they do not count (reads stretch them)."""
+    if not head.get("alive"):
+        return head
+    return {"alive": [{k: v for k, v in head["alive"][0].items()
+                       if k not in ("end_time", "visible_time")}]}
+
+
+# --- zhongshu and anchor (ZHONGSHU-ANCHOR §1-§2), read literally, tick by tick ------------
+
+
+def _span(p: Json) -> tuple[float, float]:
+    return min(p["start_price"], p["end_price"]), max(p["start_price"], p["end_price"])
+
+
+def _zone(pens4: list[tuple[float, float]]) -> tuple[float, float] | None:
+    """(zg, zd) when all four ranges share a point; the first (entry) does not bound it."""
+    if max(r[0] for r in pens4) > min(r[1] for r in pens4):
+        return None
+    return min(r[1] for r in pens4[1:]), max(r[0] for r in pens4[1:])
+
+
+def ref_zhongshu(
+    bars: list[Bar], pens: list[Json]
+) -> tuple[list[tuple[str, Json]], dict[int, list[Json]], dict[int, Json | None]]:
+    """Deaths `(key, payload)`, the entry pens formed at each tick, and the alive zhongshu
+    after each tick. `pens` in confirmation order."""
+    alive: Json | None = None
+    pending: Json | None = None
+    seen: list[Json] = []
+    floor = 0
+    deaths: list[tuple[str, Json]] = []
+    formed: dict[int, list[Json]] = {}
+    alive_after: dict[int, Json | None] = {}
+
+    def seed() -> Json | None:
+        if len(seen) < 3 or (floor > 0 and seen[-3]["start_time"] < floor):
+            return None
+        entry, p1, p2 = seen[-3:]
+        return {"pens": [entry, p1, p2], "start": p2["end_time"], "price": p2["end_price"],
+                "ext": p2["end_price"], "trigger": p1["end_price"], "down": p2["direction"] > 0,
+                "cross": None}
+
+    def form(pend: Json, r3: tuple[float, float], when: int, end: int, why: str) -> Json | None:
+        z = _zone([*(_span(p) for p in pend["pens"]), r3])
+        if z is None:
+            return None
+        entry = pend["pens"][0]
+        formed[v].append(entry)
+        return {"start_time": entry["start_time"], "end_time": end, "zg": z[0], "zd": z[1],
+                "entry_direction": entry["direction"], "formed_time": when,
+                "formed_reason": why, "awaiting": why == "price_cross", "p3": pend["start"]}
+
+    for b in bars:
+        v = b[0]
+        formed[v] = []
+        for pen in [p for p in pens if p["visible_time"] == v]:
+            seen.append(pen)
+            lo, hi = _span(pen)
+            if alive is None:
+                if pending is not None and pen["start_time"] == pending["start"]:
+                    alive = form(pending, (lo, hi), v, pen["end_time"], "pen_confirmed")
+                    pending = None
+                if alive is None and pending is None:
+                    pending = seed()
+            elif alive["awaiting"] and pen["start_time"] == alive["p3"]:
+                alive["awaiting"] = False
+                alive["end_time"] = max(alive["end_time"], pen["end_time"])
+            elif hi < alive["zd"] or lo > alive["zg"]:
+                d = {k: alive[k] for k in ("start_time", "end_time", "zg", "zd",
+                                           "entry_direction", "formed_time")}
+                d.update(death_time=v, visible_time=v, formed_reason=alive["formed_reason"])
+                key = (f"dead:{d['start_time']}:{d['formed_time']}:{v}:{d['zg']:.8f}:"
+                       f"{d['zd']:.8f}:{d['formed_reason']}")
+                deaths.append((key, d))
+                floor = seen[-2]["start_time"]
+                alive = None
+                pending = seed()
+            else:
+                alive["end_time"] = max(alive["end_time"], pen["end_time"])
+        if alive is not None:
+            alive["end_time"] = max(alive["end_time"], v)
+        elif pending is not None and v > pending["start"]:
+            if pending["down"]:
+                pending["ext"] = min(pending["ext"], b[3])
+                crossed = b[3] <= pending["trigger"]
+            else:
+                pending["ext"] = max(pending["ext"], b[2])
+                crossed = b[2] >= pending["trigger"]
+            if crossed and pending["cross"] is None:
+                pending["cross"] = v
+            if pending["cross"] is not None:
+                r3 = (min(pending["price"], pending["ext"]), max(pending["price"], pending["ext"]))
+                alive = form(pending, r3, pending["cross"], v, "price_cross")
+                if alive is not None:
+                    pending = None
+        alive_after[v] = None if alive is None else dict(alive)
+    return deaths, formed, alive_after
+
+
+def _ref(kind: str, start: int, end: int, direction: int) -> Json:
+    return {"kind": kind, "start_time": start, "end_time": end, "direction": direction}
+
+
+def ref_anchor(
+    bars: list[Bar], pens: list[Json], formed: dict[int, list[Json]]
+) -> tuple[list[tuple[str, Json]], dict[int, Json]]:
+    """Switch events `(key, payload)` and the anchor head after each tick (§2.2), the
+    candidate leg found by scanning every candle after the last pen's end."""
+    current: Json | None = None
+    strength: float | None = None
+    events: list[tuple[str, Json]] = []
+    heads: dict[int, Json] = {}
+
+    def switch(v: int, reason: str, new: Json) -> None:
+        tail = "" if reason == "zhongshu_entry" else f"{new['kind']}:"
+        key = f"{reason}:{v}:{tail}{new['start_time']}:{new['end_time']}:{new['direction']}"
+        events.append((key, {"switch_time": v, "reason": reason, "old_anchor": current,
+                             "new_anchor": new, "visible_time": v}))
+
+    for b in bars:
+        v = b[0]
+        baseline = strength
+        best: tuple[Json, float] | None = None
+        for p in [p for p in pens if p["visible_time"] == v]:
+            s = abs(p["end_price"] - p["start_price"])
+            if (baseline is None or s > baseline) and (best is None or s > best[1]):
+                best = (_ref("confirmed", p["start_time"], p["end_time"], p["direction"]), s)
+        for entry in formed[v]:
+            new = _ref("confirmed", entry["start_time"], entry["end_time"], entry["direction"])
+            if current is None or new["start_time"] != current["start_time"]:
+                switch(v, "zhongshu_entry", new)
+            current = new
+            strength = abs(entry["end_price"] - entry["start_price"])
+        done = [p for p in pens if p["visible_time"] <= v]
+        later = [x for x in bars if done and done[-1]["end_time"] < x[0] <= v]
+        if later:
+            last = done[-1]
+            if last["direction"] == 1:
+                end = min(later, key=lambda x: (x[3], x[0]))
+                price, direction = end[3], -1
+            else:
+                end = min(later, key=lambda x: (-x[2], x[0]))
+                price, direction = end[2], 1
+            s = abs(price - last["end_price"])
+            if (baseline is None or s > baseline) and (best is None or s > best[1]):
+                best = (_ref("candidate", last["end_time"], end[0], direction), s)
+        if best is not None:
+            if current is None or best[0]["start_time"] != current["start_time"]:
+                switch(v, "strong_pen", best[0])
+            current, strength = best
+        if current is not None:
+            heads[v] = {"current_anchor_ref": current}
     return events, heads

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 from typing import Any
 
 import apsw
@@ -55,11 +56,43 @@ def series(draw: st.DrawFn, max_len: int = 48) -> list[Bar]:
     return out
 
 
+def wave_bars(rnd: random.Random, n: int, start: int = 1) -> list[Bar]:
+    """Zig-zag prices: legs of 1-3 candles, alternately up and down, of random sizes, with
+    an occasional gap. Pens come every few candles and often overlap, so zhongshu form,
+    grow and die and the anchor switches (random walks rarely get that far)."""
+    out: list[Bar] = []
+    slot, level, up = start - 1, 30, True
+    gaps = rnd.choice([0, 0, 0, 9])
+    span = rnd.choice([0, 1])
+    while len(out) < n:
+        size = rnd.randint(1, 4)
+        for _ in range(rnd.randint(1, 3)):
+            slot += 2 if gaps and rnd.randrange(gaps) == 0 else 1
+            level = max(1, level + (size if up else -size))
+            out.append(bar(slot, level, span))
+        up = not up
+    return out[:n]
+
+
+def waves(max_len: int = 60) -> st.SearchStrategy[list[Bar]]:
+    return st.builds(wave_bars, st.randoms(use_true_random=False), st.integers(0, max_len))
+
+
+wave_params_st = st.builds(
+    AnalyticsParams,
+    pivot_window_major=st.sampled_from([1, 1, 2]),
+    pivot_window_minor=st.integers(1, 2),
+    overlay_window_candles=st.sampled_from([2, 5, 9, 14, 25, 200]),
+)
+
+
 @st.composite
-def schedules(draw: st.DrawFn) -> list[list[Bar]]:
+def schedules(
+    draw: st.DrawFn, source: st.SearchStrategy[list[Bar]] | None = None
+) -> list[list[Bar]]:
     """Write batches for a series: mostly in order, some candles arriving late, some
     overwritten by corrections, duplicates within and across batches, any batch sizes."""
-    items = list(draw(series(max_len=40)))
+    items = list(draw(source if source is not None else series(max_len=40)))
     for _ in range(draw(st.integers(0, 5))):
         if items:
             items.append(items.pop(draw(st.integers(0, len(items) - 1))))
@@ -138,7 +171,7 @@ def one_shot(bars: list[Bar], params: AnalyticsParams) -> tuple[dict[str, Any], 
         events += [(e.factor, e.key, e.visible_time, dumps(e.payload)) for e in evs]
         heads += [(name, b[0], dumps(h)) for name, h in changed]
         pen_head = dict(changed).get("pen")
-        versions, pres = deriver.step(b[0], evs, pen_head)
+        versions, pres = deriver.step(b, evs, pen_head)
         catalog += [
             (v.instruction_id, v.kind, v.visible_time, dumps(v.definition)) for v in versions
         ]

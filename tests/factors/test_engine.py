@@ -49,7 +49,8 @@ def test_checkpoints_every_n_candles_restore_exactly():
 def test_logic_hash_is_sha256_of_canonical_json():
     params = AnalyticsParams(pivot_window_major=50, pivot_window_minor=5, logic_override="")
     doc = (
-        '{"contract":"factor_logic_v1","factors":{"pen":1,"pivot":1},"override":"",'
+        '{"contract":"factor_logic_v1",'
+        '"factors":{"anchor":1,"pen":1,"pivot":1,"zhongshu":1},"override":"",'
         '"params":{"pivot_window_major":50,"pivot_window_minor":5}}'
     )
     assert registry.logic_hash(params) == hashlib.sha256(doc.encode()).hexdigest()
@@ -64,7 +65,7 @@ def test_logic_hash_changes_with_params_and_override():
 
 
 def test_registry_is_in_dependency_order():
-    assert registry.factor_names() == ["pivot", "pen"]
+    assert registry.factor_names() == ["pivot", "pen", "zhongshu", "anchor"]
     with pytest.raises(RuntimeError):
         registry._check_order((registry.FACTORS[1], registry.FACTORS[0]))
 

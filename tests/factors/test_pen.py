@@ -109,4 +109,5 @@ def test_events_and_heads_match_brute_force(bars, major, minor):
     out, _ = run(bars, major, minor)
     events, heads = ref_all(bars, TF, major, minor)
     assert [(e.factor, e.key, e.payload) for e in out.events] == events
-    assert {t: h for name, t, h in out.heads if name == "pen"} == heads
+    for factor in ("pen", "zhongshu", "anchor"):
+        assert {t: h for name, t, h in out.heads if name == factor} == heads[factor]

@@ -15,6 +15,8 @@ from factor_support import (
     schedules,
     series,
     stored_bars,
+    wave_params_st,
+    waves,
     write,
 )
 from hypothesis import given, settings
@@ -69,6 +71,18 @@ def apply(conn, sa, batch) -> None:
 @settings(max_examples=120, deadline=None)
 @given(batches_st, params_st, st.integers(1, 6))
 def test_any_write_schedule_equals_one_shot(batches, params, every):
+    check_schedule(batches, params, every)
+
+
+@settings(max_examples=100, deadline=None)
+@given(schedules(source=waves(40)), wave_params_st, st.integers(1, 6))
+def test_any_write_schedule_equals_one_shot_on_waves(batches, params, every):
+    """Wave-like prices make zhongshu form and die and the anchor switch, so their
+    unbounded state is restarted from checkpoints by late fills and corrections."""
+    check_schedule(batches, params, every)
+
+
+def check_schedule(batches, params, every):
     conn = new_db()
     sa = analytics(conn, params, checkpoint_every=every)
     for batch in batches:
@@ -95,6 +109,16 @@ def test_in_order_batches_of_any_size_equal_one_shot(bars, params, sizes, every)
 @settings(max_examples=60, deadline=None)
 @given(series(), params_st, st.lists(bars_at, max_size=8), st.randoms(use_true_random=False))
 def test_late_fills_and_corrections_after_a_one_by_one_stream(bars, params, late, rnd):
+    check_late(bars, params, late, rnd)
+
+
+@settings(max_examples=60, deadline=None)
+@given(waves(45), wave_params_st, st.lists(bars_at, max_size=6), st.randoms(use_true_random=False))
+def test_late_fills_and_corrections_on_waves(bars, params, late, rnd):
+    check_late(bars, params, late, rnd)
+
+
+def check_late(bars, params, late, rnd):
     conn = new_db()
     sa = analytics(conn, params, checkpoint_every=rnd.randint(1, 5))
     for b in bars:

@@ -65,7 +65,7 @@ def test_slices_align_to_the_store_floor_and_window_is_a_time_span():
     _, sa = ingested(PEN_VECTOR, PEN_PARAMS)
     reply = sa.slices(395, 2000)
     assert (reply["at_time"], reply["candle_id"]) == (360, f"{SID}:360")
-    assert reply["factors"] == ["pivot", "pen"]
+    assert reply["factors"] == ["pivot", "pen", "anchor"]
     pen = reply["snapshots"]["pen"]
     assert [p["visible_time"] for p in pen["history"]["confirmed"]] == [300, 360]
     assert pen["head"]["extending"]["end_time"] == 300

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import apsw
 from hypothesis import strategies as st
 
@@ -9,6 +12,10 @@ from canvas.factors.base import AnalyticsParams
 from canvas.factors.pipeline import SeriesAnalytics
 from canvas.storage import candle_ledger
 from canvas.storage.db import open_db
+
+# The wave strategies live with the factor tests; the overlay tests share them.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "factors"))
+from factor_support import wave_bars, wave_params_st, waves  # noqa: E402, F401
 
 SID = "binance:futures:BTC/USDT:1m"
 TF = 60

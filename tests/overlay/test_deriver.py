@@ -24,7 +24,7 @@ def derive(bars, params, deriver=None):
         pen_head = dict(changed).get("pen")
         if pen_head is not None:
             heads[b[0]] = pen_head
-        v, p = deriver.step(b[0], evs, pen_head)
+        v, p = deriver.step(b, evs, pen_head)
         versions += v
         presence += p
     return versions, presence, events, heads, deriver
@@ -98,6 +98,8 @@ def test_pen_polylines_are_exact():
         ("pen.confirmed", 300, True),
         ("pen.extending", 300, True),
         ("pen.candidate", 300, True),
+        # The leg 180→240 outgrew the pen 120→180 at 300 (strength 4 > 3): dashed anchor.
+        ("anchor.current", 300, True),
     }
 
 
@@ -129,7 +131,7 @@ def test_candidate_stops_existing_without_a_version():
 def test_matches_brute_force(bars, params):
     versions, presence, events, heads, _ = derive(bars, params)
     ref_versions, ref_presence, _ = ref_catalog(
-        [b[0] for b in bars], events, heads, TF, params.overlay_window_candles
+        bars, events, heads, TF, params.overlay_window_candles
     )
     got = [(v.instruction_id, v.kind, v.visible_time, v.definition) for v in versions]
     assert got == ref_versions
@@ -148,5 +150,5 @@ def test_restore_then_continue_equals_uninterrupted(bars, params, cut):
             state = json.loads(json.dumps(deriver.export_state()))
             deriver = OverlayDeriver.restore(TF, params.overlay_window_candles, state)
         evs, changed = engine.step(b)
-        got += deriver.step(b[0], evs, dict(changed).get("pen"))[0]
+        got += deriver.step(b, evs, dict(changed).get("pen"))[0]
     assert got == whole

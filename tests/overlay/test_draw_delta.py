@@ -6,7 +6,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from overlay_reference import instructions_at
-from overlay_support import SID, TF, append, flat, new_series, params_st, walks
+from overlay_support import (
+    SID,
+    TF,
+    append,
+    flat,
+    new_series,
+    params_st,
+    walks,
+    wave_params_st,
+    waves,
+)
 
 from canvas.errors import LedgerOutOfSync, NoData, PipelineFailed
 from canvas.factors.base import AnalyticsParams
@@ -44,6 +54,8 @@ def test_reply_at_head_then_cursor_gives_empty_patch():
     assert [p["visible_time"] for p in patch] == sorted(p["visible_time"] for p in patch)
     assert set(patch[0]) == {"version_id", "instruction_id", "kind", "visible_time", "definition"}
     assert reply["active_ids"] == [
+        "anchor.current",
+        "anchor.switch:300:1:strong_pen",
         "pen.candidate",
         "pen.confirmed",
         "pen.extending",
@@ -76,8 +88,9 @@ def test_past_at_time_never_skips_versions():
 def test_window_filters_active_ids_by_drawn_times():
     _, sa = new_series(PARAMS, VECTOR)
     # [360 - 60, 360]: markers at 120..240 fall out; 300 stays; each pen polyline has a
-    # point in range except pen.confirmed (120, 180, 240).
+    # point in range except pen.confirmed (120, 180, 240) and anchor.current (180, 240).
     assert sa.draw_delta(0, 1)["active_ids"] == [
+        "anchor.switch:300:1:strong_pen",
         "pen.candidate",
         "pen.extending",
         "pivot.major:300:support:1",
@@ -136,6 +149,17 @@ def test_frame_without_candles_is_no_data():
 @settings(max_examples=40, deadline=None)
 @given(walks(max_len=40), params_st, st.integers(1, 12), st.randoms(use_true_random=False))
 def test_active_ids_and_catalog_match_brute_force(bars, params, window, rnd):
+    check_reads(bars, params, window, rnd)
+
+
+@settings(max_examples=40, deadline=None)
+@given(waves(40), wave_params_st, st.integers(1, 30), st.randoms(use_true_random=False))
+def test_active_ids_and_catalog_match_brute_force_on_waves(bars, params, window, rnd):
+    """Zhongshu boxes and anchor polylines come and go; reads follow the derivation."""
+    check_reads(bars, params, window, rnd)
+
+
+def check_reads(bars, params, window, rnd):
     _, sa = new_series(params, bars)
     engine = FactorEngine.create(params, TF)
     events, head, cursor, seen = [], {}, 0, {}
@@ -144,7 +168,7 @@ def test_active_ids_and_catalog_match_brute_force(bars, params, window, rnd):
         events += evs
         head = dict(changed).get("pen", head)
         t = b[0]
-        expected = instructions_at(t, events, head, TF, params.overlay_window_candles)
+        expected = instructions_at(t, events, head, TF, params.overlay_window_candles, bars)
         lo = t - window * TF
         active = sorted(
             iid

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,10 @@ from canvas.replay.package import Package, build_package
 from canvas.replay.plan import BuildPlan, plan_build
 from canvas.storage import candle_ledger
 from canvas.storage.db import open_db
+
+# The wave strategies live with the factor tests; the replay tests share them.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "factors"))
+from factor_support import wave_params_st, waves  # noqa: E402, F401
 
 SID = "binance:futures:BTC/USDT:1m"
 TF = 60

@@ -83,6 +83,12 @@ async def test_whole_flow_matches_live_reads(tmp_path):
                     "history_keys": ["confirmed"],
                     "head_keys": ["extending", "candidate"],
                 },
+                {"factor_name": "zhongshu", "history_keys": ["dead"], "head_keys": ["alive"]},
+                {
+                    "factor_name": "anchor",
+                    "history_keys": ["anchors", "switches"],
+                    "head_keys": ["current_anchor_ref"],
+                },
             ],
         }
         assert "preload_window" not in status

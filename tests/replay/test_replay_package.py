@@ -20,6 +20,8 @@ from replay_support import (
     params_st,
     plan_for,
     walk,
+    wave_params_st,
+    waves,
     without_meta,
 )
 
@@ -111,6 +113,23 @@ def test_package_reproduces_live_reads(bars, params, wc, ws, si):
     check_package(conn, sa, spec, package)
 
 
+@settings(max_examples=40)
+@given(
+    bars=waves(60).filter(bool),
+    params=wave_params_st,
+    wc=st.integers(1, 70),
+    ws=st.integers(1, 25),
+    si=st.integers(1, 8),
+)
+def test_package_reproduces_live_reads_on_waves(bars, params, wc, ws, si):
+    """The zhongshu and anchor snapshots and drawings too (they form and die on waves)."""
+    conn, sa = analysed(bars, params)
+    spec = spec_over(bars, wc, ws, si)
+    rows = ledger_read.read_factor_rows(conn, spec)
+    package = build_package(spec, ledger_read.package_inputs(conn, spec, rows))
+    check_package(conn, sa, spec, package)
+
+
 @pytest.mark.parametrize("seed", [11, 12])
 def test_long_walk_with_default_like_windows(seed):
     bars = walk(900, seed=seed)
@@ -120,7 +139,7 @@ def test_long_walk_with_default_like_windows(seed):
     package = package_for(conn, plan)
     check_package(conn, sa, plan.spec, package)
     kinds = {r["factor_name"] for _, recs in decoded(package) for r in recs}
-    assert kinds == {"pivot", "pen"}
+    assert kinds == {"pivot", "pen", "zhongshu", "anchor"}
 
 
 def test_a_factor_dropping_out_gets_a_null_record():

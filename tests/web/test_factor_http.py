@@ -80,7 +80,7 @@ async def test_draw_delta_and_frames(tmp_path):
             await client.get("/api/frame/at_time", params={"series_id": SID, "at_time": 377})
         ).json()
         assert f["time"] == {"at_time": 377, "aligned_time": 360, "candle_id": f"{SID}:360"}
-        assert f["factor_slices"]["factors"] == ["pivot", "pen"]
+        assert f["factor_slices"]["factors"] == ["pivot", "pen", "anchor"]
         live = (await client.get("/api/frame/live", params={"series_id": SID})).json()
         assert live["time"]["aligned_time"] == 360
 
@@ -115,7 +115,7 @@ async def test_logic_change_gates_reads_until_rebuild(tmp_path):
             m = await recv_json(ws)
             assert m["type"] == "system" and m["event"] == "factor.rebuild"
         r = await client.get("/api/factor/slices", params={"series_id": SID, "at_time": 420})
-        assert r.status_code == 200 and r.json()["factors"] == ["pivot", "pen"]
+        assert r.status_code == 200 and r.json()["factors"] == ["pivot", "pen", "anchor"]
         r = await client.post("/api/factor/rebuild", json={"series_id": "binance:spot:NO/USDT:1m"})
         assert (r.status_code, r.json()) == (404, {"detail": "no_data"})
         candles = (await client.get("/api/market/candles", params={"series_id": SID})).json()
