@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import attrs
 import pytest
 import trio
@@ -84,6 +86,27 @@ async def test_idle_actor_stops_and_restarts_on_demand(tmp_path, nursery):
     reply = await directory.ask(A, msg.QueryCandles(None, 10))
     assert [r[0] for r in reply["rows"]] == [60]
     assert directory.handles[A] is not first
+
+
+async def test_directory_stops_an_idle_actor_after_its_ttl(tmp_path, autojump_clock):
+    """No deadline but the actor's idle timer (and the test's sleeps) is pending while its
+    ledger thread runs, so the mock clock never jumps across real I/O."""
+    deps = ActorDeps(data_dir=str(tmp_path), catchup_limit=100, idle_ttl_s=60)
+    async with trio.open_nursery() as nursery:
+        directory = await nursery.start(Directory(deps, request_timeout_s=math.inf).run)
+        sid = A
+        await directory.ask(sid, msg.IngestClosed([row(60)]))
+        handle = directory.handles[sid]
+        await trio.sleep(59)
+        assert handle.state == "running"
+        await directory.ask(sid, msg.QueryCandles(None, 1))  # a request restarts the timer
+        last = trio.current_time()
+        await trio.sleep(59)
+        assert handle.state == "running"
+        await handle.stopped.wait()
+        assert trio.current_time() - last >= 60
+        assert sid not in directory.handles
+        nursery.cancel_scope.cancel()
 
 
 async def test_reads_of_unknown_series_create_no_file(tmp_path, directory):
