@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
+import pytest
 import trio
 from helpers import eventually
 
@@ -104,6 +105,7 @@ async def step_minutes(sim, ingest, sids, minutes: int) -> None:
         await wait_heads(ingest, sids, latest_closed(sim))
 
 
+@pytest.mark.slow
 async def test_300_series_share_two_connections(tmp_path):
     symbols = tuple(f"C{i:03d}USDT" for i in range(300))
     sids = [f"binance:futures:C{i:03d}/USDT:1m" for i in range(300)]
@@ -120,6 +122,7 @@ async def test_300_series_share_two_connections(tmp_path):
             await assert_exchange_equal(sim, ingest, sids)
 
 
+@pytest.mark.slow
 async def test_ondemand_join_and_leave_disturb_no_other_series(tmp_path):
     pinned = ["binance:futures:BTC/USDT:1m", "binance:futures:ETH/USDT:1m"]
     extra = [
@@ -169,6 +172,7 @@ async def test_dropped_shared_connection_backfills_every_series(tmp_path):
             await assert_exchange_equal(sim, ingest, sids)
 
 
+@pytest.mark.slow
 async def test_connection_renewed_before_its_lifetime_without_a_gap(tmp_path):
     sids = ["binance:futures:BTC/USDT:1m", "binance:futures:ETH/USDT:1m"]
     # The exchange would close a connection after 3 s; Canvas renews after 0.3 s.
@@ -196,6 +200,7 @@ async def test_connection_renewed_before_its_lifetime_without_a_gap(tmp_path):
             await assert_exchange_equal(sim, ingest, sids)
 
 
+@pytest.mark.slow
 async def test_a_failed_job_reports_its_backoff_and_recovers(tmp_path, monkeypatch):
     sid = "binance:spot:BTC/USDT:1m"
     real = IngestSupervisor._backfill

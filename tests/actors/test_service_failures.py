@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from helpers import SID, candle, eventually, http_client, ingest, running_server
 
 from actors import rollup
@@ -41,6 +42,7 @@ async def test_coverage_job_failure_is_contained(tmp_path, monkeypatch):
         assert again["error"] == "coverage_missing: ingest_disabled"
 
 
+@pytest.mark.slow
 async def test_rollup_failure_is_contained_and_the_worker_recovers(tmp_path, monkeypatch):
     b1, b5 = "binance:spot:ETH/USDT:1m", "binance:spot:ETH/USDT:5m"
     real = rollup.read_rollup
