@@ -6,6 +6,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import attrs
@@ -13,6 +14,7 @@ import trio
 
 from actors import messages as msg
 from actors.directory import Directory
+from actors.supervise import ONE_SHOT, supervise
 from canvas.errors import CanvasError
 from canvas.exchange.binance import KLINE_INTERVALS
 from canvas.exchange.errors import ExchangeError
@@ -91,7 +93,7 @@ class CoverageService:
             job.status = "done"
         else:
             assert self._nursery is not None
-            self._nursery.start_soon(self._run_job, job)
+            self._nursery.start_soon(self._contained, job)
         self._remember(job)
         return {"status": job.status, "job_id": job_id}
 
@@ -113,6 +115,17 @@ class CoverageService:
             job.series, msg.Call(lambda _a, conn: count_in(conn, lo, job.to_time))
         )
         job.candles_ready, job.head_time = ready, head
+
+    async def _contained(self, job: CoverageJob) -> None:
+        """Run the job so that an unexpected error ends only this job (status `error`)."""
+
+        def failed(exc: Exception, _crash_loop: bool) -> None:
+            log.error("coverage job %s failed", job.job_id, exc_info=exc)
+            job.status = "error"
+            job.error = f"internal_error: {type(exc).__name__}"
+
+        job_run = partial(self._run_job, job)
+        await supervise(job_run, name=job.job_id, budget=ONE_SHOT, on_crash=failed)
 
     async def _run_job(self, job: CoverageJob) -> None:
         reason = await self._fetch(job)

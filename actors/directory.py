@@ -11,6 +11,7 @@ import trio
 from actors.mailbox import MailboxClosed, Reply, Request, ask, fail_pending
 from actors.restart import ACTOR_POLICY, RestartPolicy
 from actors.series_actor import ActorDeps, SeriesActor, SeriesHandle
+from actors.supervise import CrashBudget, supervise
 from canvas.errors import ServiceUnavailable
 from canvas.series_id import SeriesId
 
@@ -19,6 +20,7 @@ log = logging.getLogger("canvas.directory")
 # Queued requests survive a single crash (they are served after the restart); from this many
 # consecutive crashes on they are answered with 503 instead.
 CRASH_LOOP_ATTEMPTS = 3
+CRASH_LOOP = CrashBudget(CRASH_LOOP_ATTEMPTS, give_up=False)
 
 
 @attrs.define(eq=False)
@@ -96,30 +98,41 @@ class Directory:
         it from starting (then this task ends: the next ask starts afresh).
         """
         relay = startup
-        attempt = 0
+
+        async def incarnation() -> None:
+            try:
+                await SeriesActor(handle, self.deps).run(task_status=relay)
+            except Exception:
+                if relay.fired:
+                    raise  # a crash: restarted by `supervise`
+                # A failure to start ends this task: the next ask starts afresh.
+                log.exception("series actor %s failed to start", handle.series_id)
+                relay.fail(ServiceUnavailable("series_unavailable"))
+
+        def crashed(exc: Exception, crash_loop: bool) -> None:
+            handle.crashes += 1
+            handle.last_error = f"{type(exc).__name__}: {exc}"[:500]
+            log.exception("series actor %s crashed; restarting", handle.series_id, exc_info=exc)
+            if crash_loop:
+                # A crash loop: queued callers get a clear 503 instead of waiting.
+                fail_pending(handle.recv, ServiceUnavailable("series_restarting"))
+
+        def backoff(_delay: float) -> None:
+            handle.state = "backoff"
+
+        def restart() -> None:
+            handle.state = "starting"
+
         try:
-            while True:
-                began = trio.current_time()
-                try:
-                    await SeriesActor(handle, self.deps).run(task_status=relay)
-                    return
-                except Exception as exc:
-                    if not relay.fired:
-                        log.exception("series actor %s failed to start", handle.series_id)
-                        relay.fail(ServiceUnavailable("series_unavailable"))
-                        return
-                    handle.crashes += 1
-                    handle.last_error = f"{type(exc).__name__}: {exc}"[:500]
-                    log.exception("series actor %s crashed; restarting", handle.series_id)
-                    if trio.current_time() - began > self.policy.reset_after_s:
-                        attempt = 0
-                    attempt += 1
-                    if attempt >= CRASH_LOOP_ATTEMPTS:
-                        # A crash loop: queued callers get a clear 503 instead of waiting.
-                        fail_pending(handle.recv, ServiceUnavailable("series_restarting"))
-                    handle.state = "backoff"
-                    await trio.sleep(self.policy.delay(attempt))
-                    handle.state = "starting"
+            await supervise(
+                incarnation,
+                name=f"series actor {handle.series_id}",
+                policy=self.policy,
+                budget=CRASH_LOOP,
+                on_crash=crashed,
+                on_backoff=backoff,
+                on_restart=restart,
+            )
         finally:
             relay.fail(ServiceUnavailable("series_stopped"))
             if self._starting.get(handle.series_id) is startup:

@@ -7,6 +7,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import attrs
@@ -18,6 +19,7 @@ from actors.ingest_feed import Feeder
 from actors.ondemand import OnDemandBook
 from actors.restart import JOB_POLICY, RestartPolicy
 from actors.stream_pool import Lease, StreamPool
+from actors.supervise import supervise
 from canvas.candles import Candle
 from canvas.errors import CanvasError
 from canvas.exchange.binance import (
@@ -145,7 +147,7 @@ class IngestSupervisor:
                         series = job_series_for(SeriesId.parse(sid), self.derived)
                         if series is not None and self.book.pin(str(series)):
                             self._start_job(series, pinned=True)
-                nursery.start_soon(self._reaper)
+                nursery.start_soon(partial(supervise, self._reaper, name="ingest reaper"))
                 task_status.started(self)
                 await trio.sleep_forever()
 
@@ -214,30 +216,36 @@ class IngestSupervisor:
 
     async def _supervise(self, job: IngestJob) -> None:
         """Run the job, restarting it with exponential backoff and jitter after failures."""
-        attempt = 0
+
+        def starting() -> None:
+            job.state = "starting"
+            job.next_retry_at = None
+
+        def crashed(exc: Exception, _crash_loop: bool) -> None:
+            leaf = _leaf(exc)
+            if not isinstance(leaf, _EXPECTED):
+                # A bug in one job must not take the others down; log it loudly.
+                log.error("ingest job %s failed", job.series, exc_info=exc)
+            job.crashes += 1
+            job.last_error = f"{type(leaf).__name__}: {leaf}"[:500]
+
+        def backoff(delay: float) -> None:
+            job.state = "backoff"
+            job.next_retry_at = self.clock() + delay
+            log.info("ingest job %s: %s; retry in %.1f s", job.series, job.last_error, delay)
+
         with job.cancel_scope:
-            while True:
-                job.state = "starting"
-                job.next_retry_at = None
-                began = trio.current_time()
-                try:
-                    await self._session(job)
-                except Exception as exc:
-                    leaf = _leaf(exc)
-                    if not isinstance(leaf, _EXPECTED):
-                        # A bug in one job must not take the others down; log it loudly.
-                        log.exception("ingest job %s failed", job.series)
-                    error = f"{type(leaf).__name__}: {leaf}"
-                job.crashes += 1
-                job.last_error = error[:500]
-                if trio.current_time() - began > self.policy.reset_after_s:
-                    attempt = 0
-                attempt += 1
-                delay = self.policy.delay(attempt, _rng)
-                job.state = "backoff"
-                job.next_retry_at = self.clock() + delay
-                log.info("ingest job %s: %s; retry in %.1f s", job.series, job.last_error, delay)
-                await trio.sleep(delay)
+            starting()
+            # Exchange outages are retried forever (at the capped delay): no crash budget.
+            await supervise(
+                partial(self._session, job),
+                name=f"ingest job {job.series}",
+                policy=self.policy,
+                on_crash=crashed,
+                on_backoff=backoff,
+                on_restart=starting,
+                rng=_rng,
+            )
         job.state = "stopped"
 
     async def _session(self, job: IngestJob) -> None:

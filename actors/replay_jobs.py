@@ -12,6 +12,7 @@ import apsw
 import attrs
 import trio
 
+from actors.supervise import ONE_SHOT, supervise
 from canvas.errors import CanvasError, ServiceUnavailable
 from canvas.factors.base import Json
 from canvas.replay import store
@@ -131,7 +132,7 @@ class ReplayRunner:
             return record.status_reply()
         record = JobRecord(plan.job_id, plan.spec.series_id, BUILDING, self.clock())
         self._records[plan.job_id] = record
-        self._nursery.start_soon(self._run_job, plan, record, name=f"replay:{plan.job_id}")
+        self._nursery.start_soon(self._contained, plan, record, name=f"replay:{plan.job_id}")
         return record.status_reply()
 
     def record(self, job_id: str) -> JobRecord | None:
@@ -147,6 +148,20 @@ class ReplayRunner:
             peak_running=self._peak,
             max_concurrent=self.max_concurrent,
         )
+
+    async def _contained(self, plan: BuildPlan, record: JobRecord) -> None:
+        """Run the job so that an error its own handling could not store (a failing replay
+        database) ends only this job: in memory it is `error`, the runner keeps serving."""
+
+        def failed(exc: Exception, _crash_loop: bool) -> None:
+            log.error("replay job %s failed", plan.job_id, exc_info=exc)
+            current = self._records.get(plan.job_id)
+            if current is not None and current.status == BUILDING:
+                error = f"internal_error: {type(exc).__name__}"
+                self._records[plan.job_id] = current.failed(self.clock(), error)
+
+        job = functools.partial(self._run_job, plan, record)
+        await supervise(job, name=f"replay job {plan.job_id}", budget=ONE_SHOT, on_crash=failed)
 
     async def _run_job(self, plan: BuildPlan, record: JobRecord) -> None:
         try:

@@ -10,6 +10,7 @@ import attrs
 import trio
 
 from actors import messages as msg
+from actors.supervise import supervise
 from canvas.errors import CanvasError
 from canvas.rollup import buckets_touched, rollup
 from canvas.series_id import SeriesId
@@ -66,6 +67,11 @@ class RollupService:
     async def run(self, *, task_status: trio.TaskStatus[RollupService] = trio.TASK_STATUS_IGNORED):
         self._known = await trio.to_thread.run_sync(self._scan_ledgers)
         task_status.started(self)
+        # A failed update must not stop the server: the worker restarts (the buckets it had
+        # taken are lost until the next update of the same buckets or a rebuild).
+        await supervise(self._work, name="roll-up worker")
+
+    async def _work(self) -> None:
         while True:
             await self._wake.wait()
             self._wake = trio.Event()

@@ -17,8 +17,10 @@ from actors.coverage import CoverageService
 from actors.directory import Directory
 from actors.ingest import IngestSupervisor
 from actors.replay_jobs import ReplayRunner
+from actors.restart import RestartPolicy
 from actors.rollup import RollupService
 from actors.series_actor import ActorDeps
+from actors.supervise import supervise
 from canvas.exchange.binance import BinanceEndpoints
 from canvas.factors.base import AnalyticsParams
 from canvas.factors.pipeline import SeriesAnalytics
@@ -34,6 +36,8 @@ from canvas.web.proxy import behind_proxies
 log = logging.getLogger("canvas")
 
 SHUTDOWN_GRACE_S = 5.0
+# The HTTP server serves again after a short fixed pause, however often it fails.
+HTTP_RESTART = RestartPolicy(initial_s=0.1, factor=1.0, cap_s=0.1, jitter=0.0)
 
 
 @attrs.define(eq=False)
@@ -101,23 +105,24 @@ class Server:
         config.keep_alive_timeout = 75
         relay = _FirstStart(task_status)
         port = self.settings.port
+
+        async def serve() -> None:
+            # hypercorn takes ownership of the socket we hand it by file descriptor.
+            config.bind = [f"fd://{listen_socket(self.settings.host, port).detach()}"]
+            await hypercorn_serve(app, config, shutdown_trigger=stop.wait, task_status=relay)
+
+        def crashed(exc: Exception, _crash_loop: bool) -> None:
+            # hypercorn's trio serve can raise on a malformed WebSocket upgrade; the server
+            # must outlive one bad client, so serve again on the bound port. A failure to
+            # bind at start-up (or while stopping) is the caller's to see.
+            nonlocal port
+            if not relay.binds or stop.is_set():
+                raise exc
+            log.error("HTTP server failed; serving again on %s", relay.binds, exc_info=exc)
+            port = int(relay.binds[0].rsplit(":", 1)[1])
+
         try:
-            while True:
-                # hypercorn takes ownership of the socket we hand it by file descriptor.
-                config.bind = [f"fd://{listen_socket(self.settings.host, port).detach()}"]
-                try:
-                    await hypercorn_serve(
-                        app, config, shutdown_trigger=stop.wait, task_status=relay
-                    )
-                    return
-                except Exception:
-                    # hypercorn's trio serve can raise on a malformed WebSocket upgrade; the
-                    # server must outlive one bad client, so serve again on the bound port.
-                    if not relay.binds or stop.is_set():
-                        raise
-                    log.exception("HTTP server failed; serving again on %s", relay.binds)
-                    port = int(relay.binds[0].rsplit(":", 1)[1])
-                    await trio.sleep(0.1)
+            await supervise(serve, name="HTTP server", policy=HTTP_RESTART, on_crash=crashed)
         finally:
             done.set()
 

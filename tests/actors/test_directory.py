@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import math
+
 import attrs
 import pytest
 import trio
 
 from actors import messages as msg
 from actors import series_actor
-from actors.directory import Directory
+from actors.directory import CRASH_LOOP_ATTEMPTS, Directory
 from actors.mailbox import Request
+from actors.restart import RestartPolicy
 from actors.series_actor import ActorDeps
 from canvas.errors import CanvasError
 
@@ -86,7 +89,52 @@ async def test_idle_actor_stops_and_restarts_on_demand(tmp_path, nursery):
     assert directory.handles[A] is not first
 
 
+async def test_directory_stops_an_idle_actor_after_its_ttl(tmp_path, autojump_clock):
+    """No deadline but the actor's idle timer (and the test's sleeps) is pending while its
+    ledger thread runs, so the mock clock never jumps across real I/O."""
+    deps = ActorDeps(data_dir=str(tmp_path), catchup_limit=100, idle_ttl_s=60)
+    async with trio.open_nursery() as nursery:
+        directory = await nursery.start(Directory(deps, request_timeout_s=math.inf).run)
+        sid = A
+        await directory.ask(sid, msg.IngestClosed([row(60)]))
+        handle = directory.handles[sid]
+        await trio.sleep(59)
+        assert handle.state == "running"
+        await directory.ask(sid, msg.QueryCandles(None, 1))  # a request restarts the timer
+        last = trio.current_time()
+        await trio.sleep(59)
+        assert handle.state == "running"
+        await handle.stopped.wait()
+        assert trio.current_time() - last >= 60
+        assert sid not in directory.handles
+        nursery.cancel_scope.cancel()
+
+
 async def test_reads_of_unknown_series_create_no_file(tmp_path, directory):
     reply = await directory.ask(A, msg.QueryCandles(None, 10))
     assert reply == {"head": None, "rows": []}
     assert not (tmp_path / "series").exists()
+
+
+async def test_a_crash_loop_answers_the_queue_then_the_actor_recovers(tmp_path, nursery):
+    fast = RestartPolicy(initial_s=0.01, factor=2.0, cap_s=0.05, jitter=0.0)
+    deps = ActorDeps(data_dir=str(tmp_path), catchup_limit=5000, idle_ttl_s=60)
+    directory = await nursery.start(Directory(deps, request_timeout_s=10, policy=fast).run)
+    handle = await directory.get(A)
+    crashing = [Unknown() for _ in range(CRASH_LOOP_ATTEMPTS)]
+    waiting = msg.QueryCandles(None, 10)
+    for request in [*crashing, waiting]:  # queued before the actor takes the first one
+        handle.send.send_nowait(request)
+    with trio.fail_after(10):
+        for request in crashing:
+            with pytest.raises(CanvasError) as info:
+                await request.reply.wait()
+            assert info.value.status == 500
+        # The third crash in a row is a crash loop: the queue is answered, not kept waiting.
+        with pytest.raises(CanvasError) as info:
+            await waiting.reply.wait()
+        assert info.value.detail == "series_restarting"
+        assert handle.crashes == CRASH_LOOP_ATTEMPTS
+        reply = await directory.ask(A, msg.QueryCandles(None, 10))
+    assert reply["rows"] == [] and directory.handles[A] is handle
+    assert handle.state == "running"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 import trio
 from helpers import eventually, http_client, recv_json, running_server, ws_client
 
@@ -69,6 +70,7 @@ async def job_states(client) -> list[str]:
     return [j["state"] for j in state["jobs"]]
 
 
+@pytest.mark.slow
 async def test_bootstrap_stream_and_faults_leave_no_hole(tmp_path):
     async with open_simexchange(SimConfig(start_ms=START_MS, speed=0)) as sim:
         async with (
@@ -148,6 +150,7 @@ async def test_ingest_disabled_starts_no_job(tmp_path):
             assert state["jobs"] == []
 
 
+@pytest.mark.slow
 async def test_ondemand_jobs_refcount_and_capacity(tmp_path):
     async with open_simexchange(SimConfig(start_ms=START_MS, speed=0)) as sim:
         settings = canvas_settings(tmp_path, sim, ONDEMAND_MAX_JOBS=1, ONDEMAND_IDLE_TTL_S=0.3)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 
+import pytest
 import trio
 from helpers import eventually, http_client, recv_json, running_server, ws_client
 
@@ -90,6 +91,7 @@ async def one_iteration(server, client) -> None:
     await settle(client, {X: 0, Z: 0})
 
 
+@pytest.mark.slow
 async def test_ondemand_outcomes_are_exact_under_churn(tmp_path):
     async with open_simexchange(SimConfig(start_ms=START_MS, speed=0)) as sim:
         h = sim.handle

@@ -120,4 +120,4 @@ class OnDemandRules(RuleBasedStateMachine):
         assert self.book.jobs[PINNED].pinned
 
 
-TestOnDemandRules = OnDemandRules.TestCase
+TestOnDemandRules = pytest.mark.slow(OnDemandRules.TestCase)

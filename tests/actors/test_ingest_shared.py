@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
+import pytest
 import trio
 from helpers import eventually
 
@@ -104,6 +105,7 @@ async def step_minutes(sim, ingest, sids, minutes: int) -> None:
         await wait_heads(ingest, sids, latest_closed(sim))
 
 
+@pytest.mark.slow
 async def test_300_series_share_two_connections(tmp_path):
     symbols = tuple(f"C{i:03d}USDT" for i in range(300))
     sids = [f"binance:futures:C{i:03d}/USDT:1m" for i in range(300)]
@@ -120,6 +122,7 @@ async def test_300_series_share_two_connections(tmp_path):
             await assert_exchange_equal(sim, ingest, sids)
 
 
+@pytest.mark.slow
 async def test_ondemand_join_and_leave_disturb_no_other_series(tmp_path):
     pinned = ["binance:futures:BTC/USDT:1m", "binance:futures:ETH/USDT:1m"]
     extra = [
@@ -169,6 +172,7 @@ async def test_dropped_shared_connection_backfills_every_series(tmp_path):
             await assert_exchange_equal(sim, ingest, sids)
 
 
+@pytest.mark.slow
 async def test_connection_renewed_before_its_lifetime_without_a_gap(tmp_path):
     sids = ["binance:futures:BTC/USDT:1m", "binance:futures:ETH/USDT:1m"]
     # The exchange would close a connection after 3 s; Canvas renews after 0.3 s.
@@ -194,3 +198,37 @@ async def test_connection_renewed_before_its_lifetime_without_a_gap(tmp_path):
             # Renewal is not a failure: no job crashed, no stream was lost.
             assert [j["crashes"] for j in ingest.snapshot()] == [0, 0]
             await assert_exchange_equal(sim, ingest, sids)
+
+
+@pytest.mark.slow
+async def test_a_failed_job_reports_its_backoff_and_recovers(tmp_path, monkeypatch):
+    sid = "binance:spot:BTC/USDT:1m"
+    real = IngestSupervisor._backfill
+    failures = []
+
+    async def broken_once(self, job):
+        if not failures:
+            failures.append(job.series)
+            raise RuntimeError("injected backfill failure")
+        return await real(self, job)
+
+    monkeypatch.setattr(IngestSupervisor, "_backfill", broken_once)
+    slow = RestartPolicy(initial_s=1.0, factor=2.0, cap_s=1.0, jitter=0.0)
+    config = SimConfig(start_ms=START_MS, speed=0)
+    with trio.fail_after(30):
+        async with (
+            open_simexchange(config) as sim,
+            supervisor(tmp_path, sim, [sid], policy=slow) as ingest,
+        ):
+
+            async def backing_off():
+                jobs = ingest.snapshot()
+                return jobs[0] if jobs and jobs[0]["state"] == "backoff" else None
+
+            job = await eventually(backing_off)
+            assert job["crashes"] == 1
+            assert job["last_error"] == "RuntimeError: injected backfill failure"
+            assert 0 < job["next_retry_in_s"] <= 1.0
+            await all_running(ingest, 1)
+            assert ingest.snapshot()[0]["next_retry_in_s"] is None
+            await step_minutes(sim, ingest, [sid], 1)

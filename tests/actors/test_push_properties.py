@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import tempfile
 
+import pytest
 import trio
 from hypothesis import given
 from hypothesis import strategies as st
@@ -82,6 +83,7 @@ def candle_times(frames):
     return out
 
 
+@pytest.mark.slow
 @given(st.lists(ops, min_size=1, max_size=25))
 async def test_push_matches_the_rules(operations):
     model = Model()

@@ -27,6 +27,14 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.write_line(f"browser tests skipped — {ENABLE_HINT}")
 
 
+def pytest_collection_modifyitems(items) -> None:
+    """Every browser test drives a real Chromium against a demo process: all are `slow`."""
+    here = os.path.dirname(__file__)
+    for item in items:
+        if str(item.path).startswith(here + os.sep):
+            item.add_marker(pytest.mark.slow)
+
+
 def _require_browser() -> str:
     path = chromium_path()
     try:

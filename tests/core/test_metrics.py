@@ -255,6 +255,7 @@ def test_prometheus_special_values() -> None:
     assert samples["nan"] != samples["nan"]
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, database=None)
 @given(st.lists(st.text(max_size=20), min_size=1, max_size=5, unique=True))
 def test_label_values_round_trip_through_escaping(values: list[str]) -> None:

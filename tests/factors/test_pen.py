@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from factor_reference import ref_all
 from factor_support import TF, bar, flat, series
 from hypothesis import given, settings
@@ -103,6 +104,7 @@ def test_outside_bar_feeds_resistance_before_support():
     assert keys.index("major:240:resistance:1") < keys.index("major:240:support:1")
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(series(), st.integers(1, 4), st.integers(1, 3))
 def test_events_and_heads_match_brute_force(bars, major, minor):

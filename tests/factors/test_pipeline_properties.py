@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from factor_support import (
     TF,
     analytics,
@@ -68,6 +69,7 @@ def apply(conn, sa, batch) -> None:
     assert rewind == expected
 
 
+@pytest.mark.slow
 @settings(max_examples=120, deadline=None)
 @given(batches_st, params_st, st.integers(1, 6))
 def test_any_write_schedule_equals_one_shot(batches, params, every):
@@ -106,6 +108,7 @@ def test_in_order_batches_of_any_size_equal_one_shot(bars, params, sizes, every)
     assert_matches_one_shot(conn, sa, params)
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(series(), params_st, st.lists(bars_at, max_size=8), st.randoms(use_true_random=False))
 def test_late_fills_and_corrections_after_a_one_by_one_stream(bars, params, late, rnd):
@@ -132,6 +135,7 @@ def check_late(bars, params, late, rnd):
     assert_matches_one_shot(conn, sa, params)
 
 
+@pytest.mark.slow
 @settings(max_examples=80, deadline=None)
 @given(batches_st, params_st, st.lists(st.sampled_from([None, "factor", "overlay"]), max_size=14))
 def test_failed_steps_change_nothing_and_the_next_call_completes(batches, params, faults):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from factor_reference import ref_pivots
 from factor_support import TF, bar, flat, series
 from hypothesis import given, settings
@@ -74,6 +75,7 @@ def test_minors_wait_for_a_major_and_its_segment():
     assert all(int(k.split(":")[1]) >= 240 for k in minors)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(series(), st.integers(1, 4), st.integers(1, 3))
 def test_matches_brute_force(bars, major, minor):

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import pytest
 import trio
 from helpers import http_client, running_server
 from hypothesis import given, settings
@@ -84,6 +85,7 @@ def _check_stored(rows: list[dict[str, Any]], series: str) -> None:
         assert all(isinstance(row[f], float) for f in ("open", "high", "low", "close", "volume"))
 
 
+@pytest.mark.slow
 async def test_fuzz_http_routes(tmp_path):
     async with _fuzz_server(tmp_path) as server, http_client(server) as client:
         routes = _routes(server)
@@ -134,6 +136,7 @@ async def _ws_round(port: int, frames: list[tuple[str, Any]]) -> None:
             await ws.aclose()
 
 
+@pytest.mark.slow
 async def test_fuzz_websocket_frames(tmp_path):
     async with _fuzz_server(tmp_path) as server, http_client(server) as client:
 

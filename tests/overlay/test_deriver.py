@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from overlay_reference import ref_catalog
@@ -126,6 +127,7 @@ def test_candidate_stops_existing_without_a_version():
     ]
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(walks(), params_st)
 def test_matches_brute_force(bars, params):

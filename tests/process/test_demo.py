@@ -7,11 +7,13 @@ import os
 import sys
 
 import httpx
+import pytest
 from procs import announced, process, terminate
 
 URL = r"Canvas on (http://127\.0\.0\.1:\d+)"
 
 
+@pytest.mark.slow
 async def test_demo_serves_and_logs_json_lines(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADE_CANVAS_")}
     env |= {"TRADE_CANVAS_LOG_FORMAT": "json", "TRADE_CANVAS_DEMO_TYPO": "1"}

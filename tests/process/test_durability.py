@@ -95,6 +95,7 @@ async def read_all(url: str) -> dict[int, dict]:
             since = body["candles"][-1]["candle_time"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 async def test_graceful_stop_keeps_everything(tmp_path, servers, sig):
     port = free_port()
@@ -119,6 +120,7 @@ async def test_graceful_stop_keeps_everything(tmp_path, servers, sig):
 # Requests cut off by the kill leave httpx's request-body generators unfinished under trio,
 # which Python reports as an unraisable ResourceWarning in the client; it says nothing about
 # the server, which is what this test judges.
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 async def test_kill_9_under_load_loses_no_acknowledged_write(tmp_path, servers):
     port = free_port()

@@ -17,6 +17,7 @@ import zipfile
 from pathlib import Path
 
 import httpx
+import pytest
 from helpers import candle
 from procs import announced, process, terminate
 
@@ -78,6 +79,7 @@ def clean_env() -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 async def test_wheel_installs_and_serves_from_an_empty_directory(tmp_path):
     wheel, expected = build_wheel(tmp_path)
     carried = set(zipfile.ZipFile(wheel).namelist())

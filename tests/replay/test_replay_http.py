@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 import httpx
+import pytest
 import trio
 from helpers import http_client, ingest
 from replay_support import SID, active_sets, frame_at, replay_server, walk, without_meta
@@ -40,6 +41,7 @@ async def window(client: httpx.AsyncClient, job_id: str, target: Any) -> httpx.R
 BUILD = {"series_id": SID, "window_candles": 100, "window_size": 50, "snapshot_interval": 5}
 
 
+@pytest.mark.slow
 async def test_whole_flow_matches_live_reads(tmp_path):
     bars = walk(110, seed=3)
     head = bars[-1][0]

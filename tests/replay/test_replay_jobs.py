@@ -172,3 +172,33 @@ def test_deleting_packages_shrinks_the_file(tmp_path):
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
     assert path.stat().st_size < 100_000
     conn.close()
+
+
+async def test_a_failure_outside_the_build_ends_only_its_job(tmp_path, monkeypatch):
+    """An error the job's own handling cannot store (here: retention after the build) is
+    contained: the runner's nursery, and so the server, keeps going and builds the next job."""
+    conn, sa = series_on_disk(tmp_path)
+    runner = ReplayRunner(str(tmp_path))
+    real = ReplayRunner._collect_garbage
+    failures = []
+
+    async def broken_once(self, keep=None):
+        if keep is not None and not failures:
+            failures.append(keep)
+            raise OSError("injected retention failure")
+        return await real(self, keep)
+
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(runner.run)
+            monkeypatch.setattr(ReplayRunner, "_collect_garbage", broken_once)
+            first = planned(sa, conn, 10)
+            runner.submit(first)
+            assert (await wait_finished(runner, first.job_id)).status == DONE
+            second = planned(sa, conn, 20)
+            runner.submit(second)
+            assert (await wait_finished(runner, second.job_id)).status == DONE
+            assert failures == [first.job_id]
+            nursery.cancel_scope.cancel()
+    finally:
+        conn.close()

@@ -96,6 +96,7 @@ def check_package(conn, sa, spec: PackageSpec, package) -> None:
         assert all(t_start < e["visible_time"] <= t_end for e in w["draw_catalog_patch"])
 
 
+@pytest.mark.slow
 @settings(max_examples=100)
 @given(
     bars=bar_series(min_len=1, max_len=60),
@@ -130,6 +131,7 @@ def test_package_reproduces_live_reads_on_waves(bars, params, wc, ws, si):
     check_package(conn, sa, spec, package)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [11, 12])
 def test_long_walk_with_default_like_windows(seed):
     bars = walk(900, seed=seed)

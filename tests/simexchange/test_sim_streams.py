@@ -67,6 +67,7 @@ async def test_clock_jump_sends_every_missed_final_in_order(sim):
             assert all(a["k"]["c"] == b["k"]["o"] for a, b in itertools.pairwise(finals))
 
 
+@pytest.mark.slow
 async def test_real_speed_cadence():
     config = SimConfig(start_ms=BUCKET, speed=120, messages_per_bucket=3, control_port=None)
     with trio.fail_after(10):

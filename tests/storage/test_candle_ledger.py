@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
@@ -79,7 +80,7 @@ class LedgerModel(RuleBasedStateMachine):
         assert ledger.count(self.conn) == len(self.model)
 
 
-TestLedger = LedgerModel.TestCase
+TestLedger = pytest.mark.slow(LedgerModel.TestCase)
 
 
 def test_page_vectors(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import trio
 from helpers import candle, http_client, ingest, recv_json, running_server, ws_client
 
@@ -85,6 +86,7 @@ async def test_draw_delta_and_frames(tmp_path):
         assert live["time"]["aligned_time"] == 360
 
 
+@pytest.mark.slow
 async def test_logic_change_gates_reads_until_rebuild(tmp_path):
     async with (
         running_server(tmp_path, PIVOT_WINDOW_MAJOR=1) as server,

@@ -256,6 +256,7 @@ async def test_stream_errors_count_toward_max_events(tmp_path, sim):
         assert 0.4 <= elapsed < 5  # two intervals between three events
 
 
+@pytest.mark.slow
 async def test_stream_sends_data_only_on_change(tmp_path, sim):
     # Tickers refetched every pass: identical items are not resent, changed ones are.
     async with canvas(tmp_path, sim, ticker_ttl=0.0) as (_, client):

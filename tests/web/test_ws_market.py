@@ -261,6 +261,7 @@ async def test_shutdown_closes_1001(tmp_path):
         assert info.value.reason.reason == "server_shutdown"
 
 
+@pytest.mark.slow
 async def test_slow_client_does_not_delay_others_and_is_closed(tmp_path):
     async with (
         running_server(tmp_path, WS_SLOW_CONSUMER_TIMEOUT_S=1.0, WS_OUTBOX_FRAMES=8) as server,
@@ -346,6 +347,7 @@ async def test_huge_since_and_long_series_id(tmp_path):
         assert r.status_code == 400
 
 
+@pytest.mark.slow
 async def test_subscribe_during_concurrent_ingest_is_exactly_once(tmp_path):
     """§3.4 #5: candles stored while subscribes are in flight arrive once, after the catch-up."""
     async with running_server(tmp_path) as server, http_client(server) as client:
