@@ -50,49 +50,91 @@ def _is_number(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _value_problem(field: str, v: object) -> tuple[str, str] | None:
+    """The (msg, type) of a price or volume that breaks its own rule, or None."""
+    if not _is_number(v):
+        return "Input should be a valid number", "float_type"
+    if isinstance(v, int) and not INT64_MIN <= v <= INT64_MAX:
+        # Checked before isfinite, which raises OverflowError on an int this large.
+        if v < 0:
+            return f"Input should be greater than or equal to {INT64_MIN}", "greater_than_equal"
+        return f"Input should be less than or equal to {INT64_MAX}", "less_than_equal"
+    if not math.isfinite(v):  # type: ignore[arg-type]
+        return "Input should be a finite number", "finite_number"
+    if field == "volume" and v < 0:  # type: ignore[operator]
+        return "Input should be greater than or equal to 0", "greater_than_equal"
+    if field != "volume" and v <= 0:  # type: ignore[operator]
+        return "Input should be greater than 0", "greater_than"
+    return None
+
+
+def _time_problem(t: object, tf: int) -> tuple[str, str] | None:
+    if not _is_int(t):
+        return "Input should be a valid integer", "int_type"
+    if t < 0:  # type: ignore[operator]
+        return "Input should be greater than or equal to 0", "greater_than_equal"
+    if t >= MAX_CANDLE_TIME:  # type: ignore[operator]
+        return f"Input should be less than {MAX_CANDLE_TIME}", "less_than"
+    if t % tf:  # type: ignore[operator]
+        return f"Input should be a multiple of {tf}", "multiple_of"
+    return None
+
+
+def _cross(loc: list[Any], field: str, rule: str) -> dict[str, Any]:
+    return {"loc": [*loc, field], "msg": f"Value error, {rule}", "type": "value_error"}
+
+
 def candle_problems(raw: object, tf: int, loc: list[Any]) -> list[dict[str, Any]]:
-    """Every rule a candle breaks, as 422 problem entries (empty when valid)."""
+    """Every rule a candle breaks, as 422 problem entries (empty when valid).
+
+    Worded like the rest of the request-schema layer (`canvas.schema`); `tf` is the series'
+    timeframe in seconds, of which candle_time must be a multiple.
+    """
     if not isinstance(raw, dict):
-        return [{"loc": loc, "msg": "candle must be an object", "type": "type_error"}]
+        return [{"loc": loc, "msg": "Input should be a valid dictionary", "type": "dict_type"}]
     problems: list[dict[str, Any]] = []
-
-    def bad(field: str, msg: str, type_: str = "value_error") -> None:
-        problems.append({"loc": [*loc, field], "msg": msg, "type": type_})
-
-    t = raw.get("candle_time")
-    if "candle_time" not in raw:
-        bad("candle_time", "field required", "missing")
-    elif not _is_int(t):
-        bad("candle_time", "candle_time must be an integer", "type_error")
-    elif t < 0 or t >= MAX_CANDLE_TIME:
-        bad("candle_time", f"candle_time must be in [0, {MAX_CANDLE_TIME})")
-    elif t % tf != 0:
-        bad("candle_time", f"candle_time must be a multiple of the timeframe ({tf} s)")
-
-    values: dict[str, float] = {}
-    for field in (*PRICE_FIELDS, "volume"):
-        v = raw.get(field)
+    for field in ("candle_time", *PRICE_FIELDS, "volume"):
         if field not in raw:
-            bad(field, "field required", "missing")
-        elif not _is_number(v):
-            bad(field, f"{field} must be a number", "type_error")
-        elif isinstance(v, int) and not INT64_MIN <= v <= INT64_MAX:
-            # Checked before isfinite, which raises OverflowError on an int this large.
-            bad(field, f"{field} is outside the signed 64-bit integer range")
-        elif not math.isfinite(v):
-            bad(field, f"{field} must be finite")
-        elif field == "volume" and v < 0:
-            bad(field, "volume must be >= 0")
-        elif field != "volume" and v <= 0:
-            bad(field, f"{field} must be > 0")
+            found: tuple[str, str] | None = ("Field required", "missing")
+        elif field == "candle_time":
+            found = _time_problem(raw[field], tf)
         else:
-            values[field] = float(v)
-    if all(f in values for f in PRICE_FIELDS):
-        if values["low"] > min(values["open"], values["close"]):
-            bad("low", "low must be <= min(open, close)")
-        if values["high"] < max(values["open"], values["close"]):
-            bad("high", "high must be >= max(open, close)")
+            found = _value_problem(field, raw[field])
+        if found is not None:
+            problems.append({"loc": [*loc, field], "msg": found[0], "type": found[1]})
+    if not any(p["loc"][-1] in PRICE_FIELDS for p in problems):
+        o, h, lo, c = (float(raw[f]) for f in PRICE_FIELDS)
+        if lo > min(o, c):
+            problems.append(_cross(loc, "low", "low must be <= min(open, close)"))
+        if h < max(o, c):
+            problems.append(_cross(loc, "high", "high must be >= max(open, close)"))
     return problems
+
+
+_INF = math.inf
+
+
+def candle_row(raw: Any, tf: int) -> tuple[int, float, float, float, float, float] | None:
+    """The stored row of a valid candle, or None when it breaks any rule of `candle_problems`.
+
+    The batch path's fast check (a tests/core property holds it to `candle_problems`): exact
+    JSON types only, so `bool` (a subclass of int) fails `type(x) is int`.
+    """
+    try:
+        t, o, h, lo, c = raw["candle_time"], raw["open"], raw["high"], raw["low"], raw["close"]
+        v = raw["volume"]
+    except (KeyError, TypeError):
+        return None
+    if type(t) is not int or not 0 <= t < MAX_CANDLE_TIME or t % tf:
+        return None
+    for x in (o, h, lo, c, v):
+        if type(x) is not float and (type(x) is not int or not INT64_MIN <= x <= INT64_MAX):
+            return None
+    o, h, lo, c, v = float(o), float(h), float(lo), float(c), float(v)
+    # Written as what must hold, so a NaN (false in every comparison) fails it.
+    if not (0 < lo <= o <= h < _INF and lo <= c <= h and 0 <= v < _INF):
+        return None
+    return (t, o, h, lo, c, v)
 
 
 def candle_from_json(raw: dict[str, Any]) -> Candle:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
@@ -12,7 +11,8 @@ from typing import Any, TypeGuard
 
 import attrs
 
-from canvas.errors import CanvasError, RateLimited, UpstreamError, ValidationFailed
+from canvas.errors import CanvasError, RateLimited, UpstreamError
+from canvas.schema import Field, Schema
 
 SUPPORTED_EXCHANGE = "binance"
 MARKETS = ("spot", "futures")
@@ -23,7 +23,6 @@ DEFAULT_TTLS: Mapping[str, float] = MappingProxyType({EXCHANGE_INFO: 3600.0, TIC
 FORCE_INTERVAL_S = 2.0
 
 Clock = Callable[[], float]
-Problems = list[dict[str, Any]]
 
 
 # ---- parsing ------------------------------------------------------------------------------
@@ -394,113 +393,29 @@ class TopMarketsStreamQuery:
     max_events: int
 
 
-# At most 19 digits: a longer integer is out of every range here, and int() of a very long
-# digit string raises (Python's 4,300-digit conversion limit).
-_INT = re.compile(r"[+-]?[0-9]{1,19}")
-_FLOAT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_TRUE = frozenset({"true", "1"})
-_FALSE = frozenset({"false", "0"})
+TOP_MARKETS_FIELDS = (
+    Field("exchange", "string", default=SUPPORTED_EXCHANGE, fold="lower"),
+    Field("market", "string", required=True, choices=MARKETS, fold="lower"),
+    Field("quote_asset", "string", default="USDT", fold="upper", max_length=12),
+    Field("limit", "integer", default=20, lo=1, hi=200),
+    Field("force", "boolean", default=False),
+)
+TOP_MARKETS_QUERY = Schema("query", *TOP_MARKETS_FIELDS)
+TOP_MARKETS_STREAM_QUERY = Schema(
+    "query",
+    *TOP_MARKETS_FIELDS,
+    Field("interval_s", "number", default=2.0, lo=0.2, hi=30.0),
+    Field("max_events", "integer", default=0, lo=0, hi=1000, description="0 = unlimited"),
+)
 
 
-def _problem(name: str, msg: str, type_: str) -> dict[str, Any]:
-    return {"loc": ["query", name], "msg": msg, "type": type_}
+def _query(values: dict[str, Any]) -> TopMarketsQuery:
+    names = ("exchange", "market", "quote_asset", "limit", "force")
+    return TopMarketsQuery(*(values[name] for name in names))
 
 
-def _bounded(name: str, value: float, lo: float, hi: float, problems: Problems) -> bool:
-    if value < lo:
-        problems.append(
-            _problem(name, f"Input should be greater than or equal to {lo}", "greater_than_equal")
-        )
-        return False
-    if value > hi:
-        problems.append(
-            _problem(name, f"Input should be less than or equal to {hi}", "less_than_equal")
-        )
-        return False
-    return True
-
-
-def _int_arg(
-    args: Mapping[str, str], name: str, default: int, lo: int, hi: int, problems: Problems
-) -> int:
-    raw = args.get(name)
-    if raw is None:
-        return default
-    if not _INT.fullmatch(raw.strip()):
-        problems.append(
-            _problem(name, "Input should be a valid integer, unable to parse string", "int_parsing")
-        )
-        return default
-    value = int(raw.strip())
-    return value if _bounded(name, value, lo, hi, problems) else default
-
-
-def _float_arg(
-    args: Mapping[str, str], name: str, default: float, lo: float, hi: float, problems: Problems
-) -> float:
-    raw = args.get(name)
-    if raw is None:
-        return default
-    if not _FLOAT.fullmatch(raw.strip()):
-        problems.append(
-            _problem(
-                name, "Input should be a valid number, unable to parse string", "float_parsing"
-            )
-        )
-        return default
-    value = float(raw.strip())
-    if not math.isfinite(value):
-        problems.append(_problem(name, "Input should be a finite number", "finite_number"))
-        return default
-    return value if _bounded(name, value, lo, hi, problems) else default
-
-
-def _bool_arg(args: Mapping[str, str], name: str, default: bool, problems: Problems) -> bool:
-    raw = args.get(name)
-    if raw is None:
-        return default
-    word = raw.strip().lower()
-    if word in _TRUE:
-        return True
-    if word in _FALSE:
-        return False
-    problems.append(
-        _problem(name, "Input should be a valid boolean, unable to interpret input", "bool_parsing")
-    )
-    return default
-
-
-def _common(args: Mapping[str, str], problems: Problems) -> TopMarketsQuery:
-    market = args.get("market")
-    if market is None:
-        problems.append(_problem("market", "Field required", "missing"))
-    elif market.strip().lower() not in MARKETS:
-        problems.append(_problem("market", "Input should be 'spot' or 'futures'", "enum"))
-    quote = args.get("quote_asset", "USDT").strip().upper()
-    if not quote:
-        problems.append(
-            _problem("quote_asset", "String should have at least 1 character", "string_too_short")
-        )
-    elif len(quote) > 12:
-        problems.append(
-            _problem("quote_asset", "String should have at most 12 characters", "string_too_long")
-        )
-    limit = _int_arg(args, "limit", 20, 1, 200, problems)
-    force = _bool_arg(args, "force", False, problems)
-    return TopMarketsQuery(
-        args.get("exchange", SUPPORTED_EXCHANGE).strip().lower(),
-        (market or "").strip().lower(),
-        quote,
-        limit,
-        force,
-    )
-
-
-def _checked(query: TopMarketsQuery, problems: Problems) -> TopMarketsQuery:
-    # Malformed parameters (422) are reported before the exchange is judged (400), the order a
-    # schema-validating framework would give.
-    if problems:
-        raise ValidationFailed(problems)
+def _checked(query: TopMarketsQuery) -> TopMarketsQuery:
+    # Malformed parameters (422, raised by the schema) come before the exchange is judged (400).
     if query.exchange != SUPPORTED_EXCHANGE:
         raise CanvasError("unsupported exchange", status=400)
     return query
@@ -511,15 +426,12 @@ def parse_top_markets_query(args: Mapping[str, str]) -> TopMarketsQuery:
 
     Raises ValidationFailed (422, every problem listed) or CanvasError 400 "unsupported exchange".
     """
-    problems: Problems = []
-    query = _common(args, problems)
-    return _checked(query, problems)
+    return _checked(_query(TOP_MARKETS_QUERY.parse(args)))
 
 
 def parse_top_markets_stream_query(args: Mapping[str, str]) -> TopMarketsStreamQuery:
     """Validate §2.11's query string: §2.10's plus `interval_s` and `max_events`."""
-    problems: Problems = []
-    query = _common(args, problems)
-    interval = _float_arg(args, "interval_s", 2.0, 0.2, 30.0, problems)
-    max_events = _int_arg(args, "max_events", 0, 0, 1000, problems)
-    return TopMarketsStreamQuery(_checked(query, problems), interval, max_events)
+    values = TOP_MARKETS_STREAM_QUERY.parse(args)
+    return TopMarketsStreamQuery(
+        _checked(_query(values)), values["interval_s"], values["max_events"]
+    )

@@ -44,7 +44,7 @@ class AppDeps:
 
 def create_app(deps: AppDeps) -> QuartTrio:
     from canvas.web import coverage, factor, market, operator, replay, top_markets, ws
-    from canvas.web import healthz
+    from canvas.web import docs, healthz
 
     # static_folder=None: the page's files are served by canvas.web.pages, with cache headers.
     app = QuartTrio(__name__, root_path=str(Path(__file__).parent), static_folder=None)
@@ -56,6 +56,7 @@ def create_app(deps: AppDeps) -> QuartTrio:
     for module in (market, ws, factor, replay, coverage, operator, top_markets):
         app.register_blueprint(module.blueprint)
     app.register_blueprint(healthz.blueprint)
+    app.register_blueprint(docs.blueprint)  # /openapi.json and /docs, canvas/web/docs.py
 
     @app.before_request
     async def preflight():

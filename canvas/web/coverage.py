@@ -5,31 +5,34 @@ from __future__ import annotations
 from quart import Blueprint, current_app, request
 
 from canvas.errors import NotFound
+from canvas.schema import SERIES_ID, Field, Schema
 from canvas.series_id import SeriesId
 from canvas.web.app import deps_of
 from canvas.web.json_response import json_response
-from canvas.web.params import Body, Query, parse_json_body
 
 blueprint = Blueprint("coverage", __name__)
+
+ENSURE_BODY = Schema(
+    "body",
+    SERIES_ID,
+    Field("target_candles", "integer", default=2000, lo=1, hi=5000, nullable=True),
+    Field("to_time", "integer", lo=0, nullable=True),
+)
+STATUS_QUERY = Schema("query", Field("job_id", "string", required=True))
 
 
 @blueprint.post("/api/replay/ensure_coverage")
 async def ensure_coverage():
-    body = Body(parse_json_body(await request.get_data()))
-    raw = body.string("series_id")
-    target = body.integer("target_candles", default=2000, lo=1, hi=5000)
-    to_time = body.integer("to_time", lo=0)
-    body.done()
-    series = SeriesId.parse(raw)
+    body = ENSURE_BODY.parse(await request.get_data())
+    series = SeriesId.parse(body["series_id"])
+    target, to_time = body["target_candles"], body["to_time"]
     service = deps_of(current_app).services["coverage"]
     return json_response(await service.ensure(series, target, to_time))
 
 
 @blueprint.get("/api/replay/coverage_status")
 async def coverage_status():
-    q = Query(request.args)
-    job_id = q.string("job_id")
-    q.done()
+    job_id = STATUS_QUERY.parse(request.args)["job_id"]
     job = deps_of(current_app).services["coverage"].status(job_id)
     if job is None:
         raise NotFound()

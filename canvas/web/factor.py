@@ -10,32 +10,39 @@ from quart import Blueprint, current_app, request
 from actors import messages as msg
 from canvas.errors import NotFound
 from canvas.factors.catalog import factor_catalog
+from canvas.schema import SERIES_ID, Field, Schema
 from canvas.series_id import SeriesId
 from canvas.web.app import deps_of
 from canvas.web.json_response import json_response
-from canvas.web.params import Body, Query, parse_json_body
 
 blueprint = Blueprint("factor", __name__)
 
 WINDOW_MAX = 5000
+
+WINDOW = Field("window_candles", "integer", default=2000, lo=1, hi=WINDOW_MAX)
+AT_TIME_QUERY = Schema("query", SERIES_ID, Field("at_time", "integer", required=True, lo=0), WINDOW)
+REBUILD_BODY = Schema(
+    "body", SERIES_ID, Field("include_overlay", "boolean", default=True, nullable=True)
+)
+DRAW_DELTA_QUERY = Schema(
+    "query",
+    SERIES_ID,
+    Field("cursor_version_id", "integer", default=0, lo=0),
+    WINDOW,
+    Field("at_time", "integer", lo=0),
+)
+FRAME_LIVE_QUERY = Schema("query", SERIES_ID, WINDOW)
 
 
 async def _analytics(series: SeriesId, method: str, **kwargs: Any) -> Any:
     return await deps_of(current_app).directory.ask(series, msg.Analytics(method, kwargs))
 
 
-def _window(q: Query) -> int:
-    return q.integer("window_candles", default=2000, lo=1, hi=WINDOW_MAX)
-
-
 async def _at_time_read(method: str) -> Any:
     """Routes taking series_id, a required at_time and window_candles."""
-    q = Query(request.args)
-    raw = q.string("series_id")
-    at_time = q.integer("at_time", required=True, lo=0)
-    window = _window(q)
-    q.done()
-    series = SeriesId.parse(raw)
+    q = AT_TIME_QUERY.parse(request.args)
+    series = SeriesId.parse(q["series_id"])
+    at_time, window = q["at_time"], q["window_candles"]
     return json_response(await _analytics(series, method, at_time=at_time, window_candles=window))
 
 
@@ -54,23 +61,17 @@ async def catalog():
 async def rebuild():
     if not deps_of(current_app).settings.enable_factor_rebuild:
         raise NotFound()
-    body = Body(parse_json_body(await request.get_data()))
-    raw = body.string("series_id")
-    include_overlay = body.boolean("include_overlay", default=True)
-    body.done()
-    series = SeriesId.parse(raw)
+    body = REBUILD_BODY.parse(await request.get_data())
+    series = SeriesId.parse(body["series_id"])
+    include_overlay = body["include_overlay"]
     return json_response(await _analytics(series, "rebuild", include_overlay=include_overlay))
 
 
 @blueprint.get("/api/draw/delta")
 async def draw_delta():
-    q = Query(request.args)
-    raw = q.string("series_id")
-    cursor = q.integer("cursor_version_id", default=0, lo=0)
-    window = _window(q)
-    at_time = q.integer("at_time", lo=0)
-    q.done()
-    series = SeriesId.parse(raw)
+    q = DRAW_DELTA_QUERY.parse(request.args)
+    series = SeriesId.parse(q["series_id"])
+    cursor, window, at_time = q["cursor_version_id"], q["window_candles"], q["at_time"]
     return json_response(
         await _analytics(
             series, "draw_delta", cursor_version_id=cursor, window_candles=window, at_time=at_time
@@ -85,9 +86,7 @@ async def frame_at_time():
 
 @blueprint.get("/api/frame/live")
 async def frame_live():
-    q = Query(request.args)
-    raw = q.string("series_id")
-    window = _window(q)
-    q.done()
-    series = SeriesId.parse(raw)
+    q = FRAME_LIVE_QUERY.parse(request.args)
+    series = SeriesId.parse(q["series_id"])
+    window = q["window_candles"]
     return json_response(await _analytics(series, "frame", at_time=None, window_candles=window))

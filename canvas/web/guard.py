@@ -41,12 +41,15 @@ CONTROL_ROUTES = (
     "GET /metrics",
 )
 
-# Never behind the token, even with API_TOKEN_SCOPE=all: the liveness probe and the chart
-# page's own files (the page asks for the token itself). CORS preflights are exempt too.
+# Never behind the token, even with API_TOKEN_SCOPE=all: the liveness probe, the chart
+# page's own files (the page asks for the token itself) and the API's description (it says
+# what the routes are, not what they hold). CORS preflights are exempt too.
 PUBLIC_ROUTES = (
     "GET /healthz",
     "GET /",
     "GET /static/",
+    "GET /openapi.json",
+    "GET /docs",
 )
 
 # Streams a browser opens without custom headers may carry the token in the query string.

@@ -5,28 +5,41 @@ from __future__ import annotations
 from quart import Blueprint, Response, current_app, request
 
 from actors import messages as msg
-from canvas.candles import candle_problems
+from canvas.candles import candle_problems, candle_row
 from canvas.errors import NotFound, ValidationFailed
+from canvas.schema import SERIES_ID, Field, Schema
 from canvas.series_id import SeriesId
 from canvas.web.app import deps_of
 from canvas.web.json_response import json_response
-from canvas.web.params import Body, Query, parse_json_body
 from canvas.ws_frames import candles_array_json, dumps
 
 blueprint = Blueprint("market", __name__)
 
 BATCH_MAX = 20_000
+# At most this many candle problems are listed for one batch: enough to fix a feed by.
+BATCH_PROBLEMS_MAX = 50
+
+CANDLES_QUERY = Schema(
+    "query",
+    SERIES_ID,
+    Field("since", "integer", lo=0, description="only candles after this time (exclusive)"),
+    Field("before", "integer", lo=0, description="only candles before this time (exclusive)"),
+    Field("limit", "integer", default=500, lo=1, hi=5000),
+)
+CANDLE_BODY = Schema("body", SERIES_ID, Field("candle", "object", required=True, ref="Candle"))
+BATCH_BODY = Schema(
+    "body",
+    SERIES_ID,
+    Field("candles", "array", required=True, lo=1, hi=BATCH_MAX, ref="Candle"),
+    Field("publish_ws", "boolean", default=True, nullable=True),
+)
 
 
 @blueprint.get("/api/market/candles")
 async def candles():
-    q = Query(request.args)
-    raw = q.string("series_id")
-    since = q.integer("since", lo=0)
-    before = q.integer("before", lo=0)
-    limit = q.integer("limit", default=500, lo=1, hi=5000)
-    q.done()
-    series = SeriesId.parse(raw)
+    q = CANDLES_QUERY.parse(request.args)
+    series = SeriesId.parse(q["series_id"])
+    since, before, limit = q["since"], q["before"], q["limit"]
     deps = deps_of(current_app)
     with deps.services["routes"]["candles"].measure():
         reply = await deps.directory.ask(series, msg.QueryCandles(since, limit, before))
@@ -42,26 +55,26 @@ async def candles():
 
 
 async def _single_candle_body() -> tuple[SeriesId, tuple]:
-    body = Body(parse_json_body(await request.get_data()))
-    raw_sid = body.string("series_id")
-    candle = body.raw("candle")
-    body.done()
-    series = SeriesId.parse(raw_sid)
-    problems = candle_problems(candle, series.tf, ["body", "candle"])
-    if problems:
-        raise ValidationFailed(problems)
-    return series, _row(candle)
+    body = CANDLE_BODY.parse(await request.get_data())
+    series = SeriesId.parse(body["series_id"])
+    return series, batch_rows([body["candle"]], series.tf, ["body", "candle"])[0]
 
 
-def _row(c: dict) -> tuple:
-    return (
-        c["candle_time"],
-        float(c["open"]),
-        float(c["high"]),
-        float(c["low"]),
-        float(c["close"]),
-        float(c["volume"]),
-    )
+def batch_rows(candles: list, tf: int, loc: list | None = None) -> list[tuple]:
+    """The stored rows of valid candles, in order; raises ValidationFailed naming each problem.
+
+    `loc` is where a single candle sits; by default candles are named by index in the batch.
+    """
+    rows = [candle_row(c, tf) for c in candles]
+    if None not in rows:
+        return rows  # type: ignore[return-value]
+    problems = []
+    for i, row in enumerate(rows):
+        if row is None:
+            problems.extend(candle_problems(candles[i], tf, loc or ["body", "candles", i]))
+            if len(problems) >= BATCH_PROBLEMS_MAX:
+                break
+    raise ValidationFailed(problems)
 
 
 @blueprint.post("/api/market/ingest/candle_closed")
@@ -89,27 +102,11 @@ async def ingest_batch():
 
 
 async def _ingest_batch():
-    body = Body(parse_json_body(await request.get_data()))
-    raw_sid = body.string("series_id")
-    candles = body.raw("candles")
-    publish = body.boolean("publish_ws", default=True)
-    body.done()
-    if not isinstance(candles, list):
-        raise ValidationFailed.one(["body", "candles"], "value must be a list", "type_error")
-    if not 1 <= len(candles) <= BATCH_MAX:
-        raise ValidationFailed.one(
-            ["body", "candles"], f"list must hold 1 to {BATCH_MAX} candles", "value_error"
-        )
-    series = SeriesId.parse(raw_sid)
-    problems = []
-    for i, c in enumerate(candles):
-        problems.extend(candle_problems(c, series.tf, ["body", "candles", i]))
-        if len(problems) >= 50:
-            break
-    if problems:
-        raise ValidationFailed(problems)
-    by_time = {c["candle_time"]: c for c in candles}  # last one wins
-    rows = [_row(by_time[t]) for t in sorted(by_time)]
+    body = BATCH_BODY.parse(await request.get_data())
+    series = SeriesId.parse(body["series_id"])
+    publish = body["publish_ws"]
+    by_time = {row[0]: row for row in batch_rows(body["candles"], series.tf)}  # last one wins
+    rows = [by_time[t] for t in sorted(by_time)]
     await deps_of(current_app).directory.ask(series, msg.IngestClosed(rows, publish))
     return json_response(
         {

@@ -14,12 +14,22 @@ from quart import Blueprint, Response, current_app, request
 from actors import messages as msg
 from canvas import health
 from canvas.metrics_export import CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE
+from canvas.schema import SERIES_ID, Field, Schema
 from canvas.series_id import SeriesId
 from canvas.web.app import AppDeps, deps_of
 from canvas.web.json_response import json_response
-from canvas.web.params import Query
 
 blueprint = Blueprint("operator", __name__)
+
+SERIES_HEALTH_QUERY = Schema(
+    "query",
+    SERIES_ID,
+    Field("max_recent_gaps", "integer", default=5, lo=1, hi=50),
+    Field("recent_base_buckets", "integer", default=8, lo=1, hi=48),
+)
+HEALTH_QUERY = Schema(
+    "query", SERIES_ID, Field("now_time", "integer", lo=0, description="overrides the clock")
+)
 
 
 def _deps() -> AppDeps:
@@ -29,12 +39,9 @@ def _deps() -> AppDeps:
 @blueprint.get("/api/market/debug/series_health")
 async def series_health():
     deps = _deps()
-    q = Query(request.args)
-    raw = q.string("series_id")
-    max_gaps = q.integer("max_recent_gaps", default=5, lo=1, hi=50)
-    buckets = q.integer("recent_base_buckets", default=8, lo=1, hi=48)
-    q.done()
-    series = SeriesId.parse(raw)
+    q = SERIES_HEALTH_QUERY.parse(request.args)
+    series = SeriesId.parse(q["series_id"])
+    max_gaps, buckets = q["max_recent_gaps"], q["recent_base_buckets"]
     gaps = await deps.directory.ask(series, msg.GapScan(max_gaps))
     completeness = []
     if series.tf > health.BASE_TF:
@@ -47,11 +54,9 @@ async def series_health():
 @blueprint.get("/api/market/health")
 async def market_health():
     deps = _deps()
-    q = Query(request.args)
-    raw = q.string("series_id")
-    now_time = q.integer("now_time", lo=0)
-    q.done()
-    series = SeriesId.parse(raw)
+    q = HEALTH_QUERY.parse(request.args)
+    series = SeriesId.parse(q["series_id"])
+    now_time = q["now_time"]
     reply = await deps.directory.ask(series, msg.QueryCandles(None, 1))
     now = int(deps.clock()) if now_time is None else now_time
     ingest = deps.services.get("ingest")

@@ -12,10 +12,10 @@ from canvas.errors import CanvasError, NotFound, ServiceUnavailable
 from canvas.replay import plan
 from canvas.replay.jobs import DONE
 from canvas.replay.package import window_bounds
+from canvas.schema import SERIES_ID, Field, Schema
 from canvas.series_id import SeriesId
 from canvas.web.app import deps_of
 from canvas.web.json_response import json_response
-from canvas.web.params import Body, Query, parse_json_body
 
 blueprint = Blueprint("replay", __name__)
 
@@ -24,6 +24,25 @@ WINDOW_SIZE_MAX = 2000
 SNAPSHOT_INTERVAL_MAX = 200
 # The largest time a query string can carry (18 digits); SQLite integers stop at 2**63.
 TIME_MAX = 10**18 - 1
+
+TO_TIME = Field("to_time", "integer", lo=0, hi=TIME_MAX, nullable=True)
+WINDOW = Field(
+    "window_candles", "integer", default=2000, lo=1, hi=WINDOW_CANDLES_MAX, nullable=True
+)
+PREPARE_BODY = Schema("body", SERIES_ID, TO_TIME, WINDOW)
+BUILD_BODY = Schema(
+    "body",
+    SERIES_ID,
+    TO_TIME,
+    WINDOW,
+    Field("window_size", "integer", default=500, lo=1, hi=WINDOW_SIZE_MAX, nullable=True),
+    Field(
+        "snapshot_interval", "integer", default=25, lo=1, hi=SNAPSHOT_INTERVAL_MAX, nullable=True
+    ),
+)
+JOB_ID = Field("job_id", "string", required=True)
+STATUS_QUERY = Schema("query", JOB_ID, Field("include_preload", "boolean", default=False))
+WINDOW_QUERY = Schema("query", JOB_ID, Field("target_idx", "integer", required=True))
 
 
 class TargetOutOfRange(CanvasError):
@@ -51,25 +70,18 @@ def _raw_json(*parts: bytes) -> Response:
 
 @blueprint.post("/api/replay/prepare")
 async def prepare():
-    body = Body(parse_json_body(await request.get_data()))
-    raw = body.string("series_id")
-    to_time = body.integer("to_time", lo=0, hi=TIME_MAX)
-    window = body.integer("window_candles", default=2000, lo=1, hi=WINDOW_CANDLES_MAX)
-    body.done()
-    series = SeriesId.parse(raw)
+    body = PREPARE_BODY.parse(await request.get_data())
+    series = SeriesId.parse(body["series_id"])
+    to_time, window = body["to_time"], body["window_candles"]
     return json_response(await _call(series, plan.prepare, to_time=to_time, window_candles=window))
 
 
 @blueprint.post("/api/replay/build")
 async def build():
-    body = Body(parse_json_body(await request.get_data()))
-    raw = body.string("series_id")
-    to_time = body.integer("to_time", lo=0, hi=TIME_MAX)
-    window = body.integer("window_candles", default=2000, lo=1, hi=WINDOW_CANDLES_MAX)
-    size = body.integer("window_size", default=500, lo=1, hi=WINDOW_SIZE_MAX)
-    every = body.integer("snapshot_interval", default=25, lo=1, hi=SNAPSHOT_INTERVAL_MAX)
-    body.done()
-    series = SeriesId.parse(raw)
+    body = BUILD_BODY.parse(await request.get_data())
+    series = SeriesId.parse(body["series_id"])
+    to_time, window = body["to_time"], body["window_candles"]
+    size, every = body["window_size"], body["snapshot_interval"]
     runner = _runner()
     build_plan = await _call(
         series,
@@ -84,10 +96,8 @@ async def build():
 
 @blueprint.get("/api/replay/status")
 async def status():
-    q = Query(request.args)
-    job_id = q.string("job_id")
-    preload = q.boolean("include_preload", default=False)
-    q.done()
+    q = STATUS_QUERY.parse(request.args)
+    job_id, preload = q["job_id"], q["include_preload"]
     runner = _runner()
     record = runner.record(job_id)
     if record is None:
@@ -104,10 +114,8 @@ async def status():
 
 @blueprint.get("/api/replay/window")
 async def window():
-    q = Query(request.args)
-    job_id = q.string("job_id")
-    target = q.integer("target_idx", required=True)
-    q.done()
+    q = WINDOW_QUERY.parse(request.args)
+    job_id, target = q["job_id"], q["target_idx"]
     runner = _runner()
     record = runner.record(job_id)
     if record is None or record.status != DONE:

@@ -36,7 +36,7 @@ def test_each_rule_names_its_field():
     assert fields({**GOOD, "volume": -0.1}) == ["volume"]
     assert fields({**GOOD, "volume": "1"}) == ["volume"]
     assert fields({k: v for k, v in GOOD.items() if k != "open"}) == ["open"]
-    assert candle_problems([1, 2], 60, ["c"])[0]["type"] == "type_error"
+    assert candle_problems([1, 2], 60, ["c"])[0]["type"] == "dict_type"
 
 
 @given(
