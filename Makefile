@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test demo bench clean
+.PHONY: run test demo bench soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,6 +23,10 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_market.py
+
+# 30 simulated days of 50 live series against a real server (about 15-25 minutes).
+soak: $(STAMP)
+	$(BIN)/python tests/bench/bench_soak.py
 
 clean:
 	rm -rf $(VENV) data
