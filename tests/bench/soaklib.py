@@ -36,7 +36,9 @@ TF = 60
 MINUTE_MS = 60_000
 DAY_MIN = 1440
 START_MS = 1_767_225_600_000  # 2026-01-01T00:00Z, a minute boundary
-READS = ("candles", "frame_live", "draw_delta_0", "draw_delta_next")
+# `baseline` (the whitelist, held in memory) does no work: its latency is the load on the
+# machine, against which the others are judged.
+READS = ("baseline", "candles", "frame_live", "draw_delta_0", "draw_delta_next")
 
 
 @attrs.define
@@ -44,8 +46,9 @@ class SoakConfig:
     series: int = 50
     days: float = 30.0
     speed: float = 600.0
-    cycle_min: int = 480  # simulated minutes per cycle (live stretch + outage)
+    cycle_min: int = 720  # simulated minutes per cycle (live stretch + outage)
     live_min: int = 60  # of which live, on the fast clock
+    replay_every_min: int = 240  # one replay package per this many simulated minutes
     derived: str = "5m"
     read_interval_s: float = 0.05
     max_wall_s: float = 1500.0  # stop early (and say so) past this
@@ -62,6 +65,7 @@ class Sample:
     fds: int
     disk_mb: float
     bytes_per_candle: float
+    db_bytes_per_candle: float  # the same without the WAL files
     wal_mb: float
     wal_max_mb: float
     mailbox_max: int
@@ -146,7 +150,8 @@ class Soak:
     async def subscriber(self, sid: str, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """One WebSocket client: records every closed candle time it receives, and for the
         ones closed during a live stretch, the exchange close → receipt latency."""
-        async with trio_websocket.open_websocket_url(f"ws://127.0.0.1:{self.port}/ws/market") as ws:
+        url = f"ws://127.0.0.1:{self.port}/ws/market"
+        async with trio_websocket.open_websocket_url(url) as ws:
             await ws.send_message(
                 json.dumps({"type": "subscribe", "series_id": sid, "supports_batch": True})
             )
@@ -186,6 +191,7 @@ class Soak:
             if not self.live.on:
                 continue
             sid = rng.choice(ids)
+            await self.timed("baseline", "/api/market/whitelist")
             await self.timed("candles", "/api/market/candles", series_id=sid, limit=500)
             await self.timed("frame_live", "/api/frame/live", series_id=sid)
             await self.timed("draw_delta_0", "/api/draw/delta", series_id=sid)
@@ -244,12 +250,22 @@ class Soak:
         await self.sim.accept_connections()
         await self.caught_up()
 
-    async def replay_build(self) -> None:
+    async def replay_builds(self, since_ms: int) -> None:
+        """One package per `replay_every_min` of simulated time since `since_ms`, each
+        ending at its own time (so each is a new build, never a cached package)."""
+        step = self.cfg.replay_every_min * MINUTE_MS
+        now = self.sim.clock.now_ms()
+        for end_ms in range(since_ms + step, now + 1, step):
+            await self.replay_build(end_ms // 1000 - TF)
+
+    async def replay_build(self, to_time: int) -> None:
         t0 = time.perf_counter()
-        sid = self.series_ids[0]
-        r = await self.client.post(
-            "/api/replay/build", json={"series_id": sid, "window_candles": self.cfg.bootstrap}
-        )
+        body = {
+            "series_id": self.series_ids[0],
+            "to_time": to_time,
+            "window_candles": self.cfg.bootstrap,
+        }
+        r = await self.client.post("/api/replay/build", json=body)
         if r.status_code != 200:
             self.result.errors[f"replay_build {r.status_code} {r.text[:80]}"] += 1
             return
@@ -277,6 +293,7 @@ class Soak:
             fds=fd_count(self.pid),
             disk_mb=total / 2**20,
             bytes_per_candle=total / max(1, stored),
+            db_bytes_per_candle=(total - wal) / max(1, stored),
             wal_mb=wal / 2**20,
             wal_max_mb=wal_max / 2**20,
             mailbox_max=self.mailbox_max,
@@ -301,9 +318,10 @@ class Soak:
             n.start_soon(self.reader)
             n.start_soon(self.mailbox_watch)
             for cycle in range(1, cycles + 1):
+                cycle_start = self.sim.clock.now_ms()
                 await self.live_stretch(cfg.live_min)
-                await self.replay_build()
                 await self.outage(cfg.cycle_min - cfg.live_min)
+                await self.replay_builds(cycle_start)
                 if cycle % max(1, round(per_day)) == 0 or cycle == cycles:
                     await self.sample(cycle / per_day)
                 if time.perf_counter() - began > cfg.max_wall_s:

@@ -23,6 +23,7 @@ async def test_two_simulated_days_lose_nothing_and_grow_nothing():
         speed=1800,
         cycle_min=720,
         live_min=30,
+        replay_every_min=720,
         read_interval_s=0.1,
         bootstrap=200,
         max_wall_s=120,
