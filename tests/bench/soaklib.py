@@ -13,7 +13,6 @@ latencies of the day; at the end it checks that nothing was lost.
 from __future__ import annotations
 
 import json
-import os
 import random
 import tempfile
 import time
@@ -27,6 +26,14 @@ import httpx
 import trio
 import trio_websocket
 from benchlib import canvas_process, percentile, rss_mb
+from soakcheck import (
+    delivery_problem,
+    disk_usage,
+    exchange_candles,
+    fd_count,
+    ledger_problem,
+    read_ledger,
+)
 
 from canvas.rollup import rollup
 from canvas.simexchange import SimConfig
@@ -102,26 +109,6 @@ class _Live:
 def symbols_for(n: int) -> tuple[tuple[str, ...], list[str]]:
     syms = tuple(f"S{i:03d}USDT" for i in range(n))
     return syms, [f"binance:futures:S{i:03d}/USDT:1m" for i in range(n)]
-
-
-def disk_usage(data_dir: Path) -> tuple[int, int, int]:
-    """(all bytes, WAL bytes, the largest WAL) under the data dir."""
-    total = wal = wal_max = 0
-    for root, _, files in os.walk(data_dir):
-        for name in files:
-            try:
-                size = os.path.getsize(os.path.join(root, name))
-            except OSError:
-                continue  # removed while walking (a replay package, a checkpoint)
-            total += size
-            if name.endswith("-wal"):
-                wal += size
-                wal_max = max(wal_max, size)
-    return total, wal, wal_max
-
-
-def fd_count(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
 
 
 @attrs.define(eq=False)
@@ -345,79 +332,31 @@ class Soak:
         r = await self.client.get("/api/market/candles", params={"series_id": sid, "limit": 1})
         return r.json()["server_head_time"]
 
-    async def ledger(self, sid: str) -> list[tuple]:
-        out: list[tuple] = []
-        since = 0
-        while True:
-            r = await self.client.get(
-                "/api/market/candles", params={"series_id": sid, "since": since, "limit": 5000}
-            )
-            page = r.json()["candles"]
-            out += [
-                (c["candle_time"], c["open"], c["high"], c["low"], c["close"], c["volume"])
-                for c in page
-            ]
-            if len(page) < 5000:
-                return out
-            since = page[-1]["candle_time"]
-
-    async def exchange(self, symbol: str, first: int, last: int) -> list[tuple]:
-        """The exchange's closed 1m candles in [first, last] (seconds), from its REST API."""
-        out: list[tuple] = []
-        base = self.sim.handle.futures_rest_base
-        async with httpx.AsyncClient(timeout=60) as sim_client:
-            start = first * 1000
-            while start <= last * 1000:
-                r = await sim_client.get(
-                    base + "/fapi/v1/klines",
-                    params={
-                        "symbol": symbol,
-                        "interval": "1m",
-                        "startTime": start,
-                        "endTime": last * 1000,
-                        "limit": 1500,
-                    },
-                )
-                rows = r.json()
-                if not rows:
-                    break
-                out += [(row[0] // 1000, *map(float, row[1:6])) for row in rows]
-                start = rows[-1][0] + MINUTE_MS
-        return out
-
     async def verify(self) -> None:
         """Ledger = the exchange's candles from the bootstrap on; derived = roll-up of the base;
         every subscriber got every stored candle once, in order."""
+        problems = self.result.lost
+        base = self.sim.handle.futures_rest_base
+        ledgers = {}
         for i, sid in enumerate(self.series_ids):
-            stored = await self.ledger(sid)
+            stored = ledgers[sid] = await read_ledger(self.client, sid)
             if not stored:
-                self.result.lost[sid] = "empty ledger"
+                problems[sid] = "empty ledger"
                 continue
-            truth = await self.exchange(f"S{i:03d}USDT", stored[0][0], stored[-1][0])
-            if stored != truth:
-                have = {c[0] for c in stored}
-                missing = [c[0] for c in truth if c[0] not in have]
-                self.result.lost[sid] = (
-                    f"{len(stored)} stored vs {len(truth)} on the exchange; missing {missing[:5]}"
-                )
-            self.check_delivery(sid, [c[0] for c in stored])
-        base = await self.ledger(self.series_ids[0])
-        derived = await self.ledger(self.derived_id)
+            truth = await exchange_candles(base, f"S{i:03d}USDT", stored[0][0], stored[-1][0])
+            if (what := ledger_problem(stored, truth)) is not None:
+                problems[sid] = what
+        derived = ledgers[self.derived_id] = await read_ledger(self.client, self.derived_id)
         tf = TF * int(self.cfg.derived[:-1])
-        expected = [r for r in rollup(base, tf) if r[0] >= derived[0][0]] if derived else []
+        rolled = rollup(ledgers[self.series_ids[0]], tf)
+        expected = [r for r in rolled if r[0] >= derived[0][0]] if derived else []
         if derived != expected:
-            self.result.lost[self.derived_id] = f"{len(derived)} vs roll-up {len(expected)}"
-        self.check_delivery(self.derived_id, [c[0] for c in derived])
+            problems[self.derived_id] = f"{len(derived)} vs roll-up {len(expected)}"
+        for sid, stored in ledgers.items():
+            what = delivery_problem(self.received[sid], [c[0] for c in stored])
+            if what is not None:
+                self.result.delivery_problems[sid] = what
         self.result.delivered = sum(len(v) for v in self.received.values())
-
-    def check_delivery(self, sid: str, stored: list[int]) -> None:
-        got = self.received[sid]
-        tail = stored[stored.index(got[0]) :] if got and got[0] in stored else None
-        if got != tail:
-            dupes = len(got) - len(set(got))
-            self.result.delivery_problems[sid] = (
-                f"received {len(got)} ({dupes} duplicates), ledger has {len(tail or [])}"
-            )
 
 
 async def soak(cfg: SoakConfig, report: Callable[[Sample], None]) -> SoakResult:

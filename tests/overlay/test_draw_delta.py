@@ -212,3 +212,40 @@ def test_active_ids_and_catalog_match_brute_force(bars, params, window, rnd):
         assert {i: seen[i] for i in active} == drawn
         cursor = reply["next_cursor"]["version_id"]
     assert len(rereads) <= len(POLYLINE_IDS)
+
+
+def test_draw_reads_seek_indexes_and_never_scan():
+    """The draw path's work is bounded by what is drawn: every statement it runs (cursor 0,
+    incremental, past at_time) is an index search, never a scan of a table."""
+    conn, sa = new_series(PARAMS, flat([(k % 7) + 1 for k in range(60)]))
+    statements: list[tuple[str, tuple]] = []
+
+    def trace(cursor, sql, bindings):
+        statements.append((sql, tuple(bindings or ())))
+        return True
+
+    conn.exec_trace = trace
+    cursor = sa.draw_delta(0, 20)["next_cursor"]["version_id"]
+    sa.draw_delta(max(0, cursor - 3), 20)
+    sa.draw_delta(0, 20, at_time=1800)
+    conn.exec_trace = None
+    plans = [
+        (sql, row[3])
+        for sql, bindings in statements
+        if sql.lstrip().upper().startswith("SELECT")
+        for row in conn.execute("EXPLAIN QUERY PLAN " + sql, bindings)
+    ]
+    assert any("overlay_versions_by_instruction" in detail for _, detail in plans)
+    assert [(sql, d) for sql, d in plans if d.startswith("SCAN")] == []
+    # And the rows it reads at cursor 0 follow the active ids, not the catalog's length.
+    rows = []
+
+    def count(cursor, row):
+        rows.append(row)
+        return row
+
+    conn.row_trace = count
+    reply = sa.draw_delta(0, 20)
+    conn.row_trace = None
+    catalog = len(everything(sa, reply["to_candle_time"]))
+    assert len(rows) <= 3 * len(reply["active_ids"]) + 12 < catalog
