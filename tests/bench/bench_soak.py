@@ -43,7 +43,7 @@ def header() -> str:
     cols = " ".join(f"{SHORT[k] + ' p50/p99':>15}" for k in KINDS)
     return (
         f"{'day':>5} {'candles':>9} {'RSS MB':>7} {'fds':>4} {'disk MB':>8} {'B/cndl':>7} "
-        f"{'B/c-WAL':>7} "
+        f"{'B/c led':>7} {'replay':>6} "
         f"{'WAL MB':>7} {'WALmax':>7} {'mbox':>5} {cols}"
     )
 
@@ -54,7 +54,8 @@ def row(s: Sample) -> str:
     )
     return (
         f"{s.day:>5.1f} {s.candles:>9,} {s.rss_mb:>7.0f} {s.fds:>4} {s.disk_mb:>8.1f} "
-        f"{s.bytes_per_candle:>7.0f} {s.db_bytes_per_candle:>7.0f} {s.wal_mb:>7.2f} "
+        f"{s.bytes_per_candle:>7.0f} {s.ledger_bytes_per_candle:>7.0f} {s.replay_mb:>6.0f} "
+        f"{s.wal_mb:>7.2f} "
         f"{s.wal_max_mb:>7.2f} {s.mailbox_max:>5} {cols}"
     )
 
@@ -75,7 +76,8 @@ def summary(result: SoakResult) -> list[str]:
     lines.append(f"largest WAL over the run {wal_peak:.2f} MB; all WALs last {last.wal_mb:.1f} MB")
     lines.append(
         f"bytes/candle first {first.bytes_per_candle:.0f} last {last.bytes_per_candle:.0f}"
-        f" (without WAL {first.db_bytes_per_candle:.0f} -> {last.db_bytes_per_candle:.0f})"
+        f" (ledgers alone {first.ledger_bytes_per_candle:.0f} -> "
+        f"{last.ledger_bytes_per_candle:.0f}); replay packages {last.replay_mb:.0f} MB"
     )
     base_a, base_b = first.p99.get("baseline"), last.p99.get("baseline")
     for k in KINDS:
@@ -117,7 +119,12 @@ def main() -> None:
         f"a replay package per {cfg.replay_every_min} sim min",
         flush=True,
     )
-    print("latencies in ms, per simulated day; mbox = deepest series mailbox seen", flush=True)
+    print(
+        "per simulated day: B/cndl = disk bytes per stored candle, B/c led = the series "
+        "ledgers alone (with WAL), replay = MB of replay packages, mbox = deepest mailbox seen, "
+        "latencies in ms",
+        flush=True,
+    )
     print(header(), flush=True)
     result = trio.run(soak, cfg, lambda s: print(row(s), flush=True))
     early = " (STOPPED EARLY)" if result.stopped_early else ""

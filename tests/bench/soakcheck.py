@@ -7,15 +7,27 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import attrs
 import httpx
 
 MINUTE_MS = 60_000
 PAGE = 5000
 
 
-def disk_usage(data_dir: Path) -> tuple[int, int, int]:
-    """(all bytes, WAL bytes, the largest WAL) under the data dir."""
-    total = wal = wal_max = 0
+@attrs.frozen
+class Disk:
+    """Bytes under the data dir: all of it, the series ledgers (with their WAL files), the
+    WAL files of everything (and the largest one), and the replay packages."""
+
+    total: int
+    ledgers: int
+    wal: int
+    wal_max: int
+    replay: int
+
+
+def disk_usage(data_dir: Path) -> Disk:
+    total = ledgers = wal = wal_max = replay = 0
     for root, _, files in os.walk(data_dir):
         for name in files:
             try:
@@ -23,10 +35,14 @@ def disk_usage(data_dir: Path) -> tuple[int, int, int]:
             except OSError:
                 continue  # removed while walking (a replay package, a checkpoint)
             total += size
+            if Path(root).name == "replay":
+                replay += size
+            else:
+                ledgers += size
             if name.endswith("-wal"):
                 wal += size
                 wal_max = max(wal_max, size)
-    return total, wal, wal_max
+    return Disk(total, ledgers, wal, wal_max, replay)
 
 
 def fd_count(pid: int) -> int:

@@ -72,7 +72,8 @@ class Sample:
     fds: int
     disk_mb: float
     bytes_per_candle: float
-    db_bytes_per_candle: float  # the same without the WAL files
+    ledger_bytes_per_candle: float  # the series ledgers alone (with WAL, no replay packages)
+    replay_mb: float  # replay packages (capped by REPLAY_PACKAGE_MAX_MB and age)
     wal_mb: float
     wal_max_mb: float
     mailbox_max: int
@@ -271,18 +272,19 @@ class Soak:
     async def sample(self, day: float) -> None:
         state = await self.ingest_state()
         candles = sum(j.get("closed_candles", 0) for j in state["jobs"])
-        total, wal, wal_max = disk_usage(self.data_dir)
+        disk = disk_usage(self.data_dir)
         stored = sum(len(v) for v in self.received.values())
         s = Sample(
             day=day,
             candles=candles,
             rss_mb=rss_mb(self.pid),
             fds=fd_count(self.pid),
-            disk_mb=total / 2**20,
-            bytes_per_candle=total / max(1, stored),
-            db_bytes_per_candle=(total - wal) / max(1, stored),
-            wal_mb=wal / 2**20,
-            wal_max_mb=wal_max / 2**20,
+            disk_mb=disk.total / 2**20,
+            bytes_per_candle=disk.total / max(1, stored),
+            ledger_bytes_per_candle=disk.ledgers / max(1, stored),
+            replay_mb=disk.replay / 2**20,
+            wal_mb=disk.wal / 2**20,
+            wal_max_mb=disk.wal_max / 2**20,
             mailbox_max=self.mailbox_max,
             p50={k: percentile(v, 50) for k, v in self.lat.items()},
             p99={k: percentile(v, 99) for k, v in self.lat.items()},
