@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test demo bench clean clean-data
+.PHONY: run test demo bench soak clean clean-data
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,6 +23,10 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_market.py
+
+# 30 simulated days of 50 live series against a real server (about 40 minutes here).
+soak: $(STAMP)
+	$(BIN)/python tests/bench/bench_soak.py
 
 # Removes the virtual environment and build leftovers; never the ledgers in data/.
 clean:

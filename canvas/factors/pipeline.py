@@ -292,12 +292,13 @@ class SeriesAnalytics:
             raise LedgerOutOfSync("overlay")
         newest = overlay_store.max_version_at(self.conn, to_time)
         next_id = cursor_version_id if newest is None else max(cursor_version_id, newest)
-        patch = (
-            overlay_store.patch(self.conn, cursor_version_id, next_id, to_time)
-            if next_id > cursor_version_id
-            else []
-        )
         active = overlay_store.active_ids(self.conn, to_time, to_time - window_candles * self.tf)
+        if cursor_version_id == 0:  # a snapshot of what is drawn (§5 rev 4)
+            patch = overlay_store.snapshot(self.conn, active, to_time)
+        elif next_id > cursor_version_id:
+            patch = overlay_store.patch(self.conn, cursor_version_id, next_id, to_time)
+        else:
+            patch = []
         return build_delta(self.series_id, to_time, active, patch, next_id)
 
     def frame(self, at_time: int | None, window_candles: int) -> Json:

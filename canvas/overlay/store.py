@@ -177,12 +177,18 @@ def replace_after(
 
 def definition_at(conn: apsw.Connection, instruction_id: str, t: int) -> Json | None:
     """The instruction's latest definition with visible_time <= t."""
-    row = conn.execute(
-        "SELECT definition FROM overlay_versions WHERE instruction_id = ? AND visible_time <= ?"
+    row = _latest(conn, instruction_id, t)
+    return None if row is None else json.loads(row[4])
+
+
+def _latest(conn: apsw.Connection, instruction_id: str, t: int) -> tuple | None:
+    """The instruction's latest version row visible at `t` (one seek on its index)."""
+    return conn.execute(
+        "SELECT version_id, instruction_id, kind, visible_time, definition FROM overlay_versions"
+        " WHERE instruction_id = ? AND visible_time <= ?"
         " ORDER BY visible_time DESC, version_id DESC LIMIT 1",
         (instruction_id, t),
     ).fetchone()
-    return None if row is None else json.loads(row[0])
 
 
 def present_at(conn: apsw.Connection, instruction_id: str, t: int) -> bool:
@@ -278,23 +284,35 @@ def max_version_at(conn: apsw.Connection, t: int) -> int | None:
     return None if row is None else row[0]
 
 
+def _entry(vid: int, iid: str, kind: str, vt: int, definition: str) -> Json:
+    return {
+        "version_id": vid,
+        "instruction_id": iid,
+        "kind": kind,
+        "visible_time": vt,
+        "definition": json.loads(definition),
+    }
+
+
 def patch(conn: apsw.Connection, after_id: int, upto_id: int, t: int) -> list[Json]:
     """Versions with after_id < version_id <= upto_id visible at `t`, ascending."""
     return [
-        {
-            "version_id": vid,
-            "instruction_id": iid,
-            "kind": kind,
-            "visible_time": vt,
-            "definition": json.loads(definition),
-        }
-        for vid, iid, kind, vt, definition in conn.execute(
+        _entry(*row)
+        for row in conn.execute(
             "SELECT version_id, instruction_id, kind, visible_time, definition"
             " FROM overlay_versions WHERE version_id > ? AND version_id <= ? AND visible_time <= ?"
             " ORDER BY version_id",
             (after_id, upto_id, t),
         )
     ]
+
+
+def snapshot(conn: apsw.Connection, ids: Iterable[str], t: int) -> list[Json]:
+    """The cursor-0 patch (§5 rev 4): each id's latest version visible at `t`, ascending by
+    version_id. One seek per id on the (instruction_id, visible_time) index, so the cost is
+    bounded by what is drawn, not by the series' history."""
+    rows = sorted(row for row in (_latest(conn, iid, t) for iid in ids) if row is not None)
+    return [_entry(*row) for row in rows]
 
 
 def active_ids(conn: apsw.Connection, t: int, lo: int) -> list[str]:

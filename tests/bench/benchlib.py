@@ -40,8 +40,9 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
 
 
 @contextmanager
-def canvas_process(**settings: str):
-    """Run `canvas serve` on a free loopback port with a fresh data dir; yields (url, pid)."""
+def canvas_process(data_dir: Path | None = None, **settings: str):
+    """Run `canvas serve` on a free loopback port with a fresh data dir (under a temporary
+    directory unless `data_dir` is given); yields (url, pid)."""
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         whitelist = Path(tmp) / "whitelist.json"
@@ -49,7 +50,7 @@ def canvas_process(**settings: str):
         env = {
             **os.environ,
             "TRADE_CANVAS_PORT": str(port),
-            "TRADE_CANVAS_DATA_DIR": str(Path(tmp) / "data"),
+            "TRADE_CANVAS_DATA_DIR": str(data_dir or Path(tmp) / "data"),
             "TRADE_CANVAS_WHITELIST_PATH": str(whitelist),
             "TRADE_CANVAS_ENABLE_INGEST": "0",
             **{f"TRADE_CANVAS_{k.upper()}": v for k, v in settings.items()},

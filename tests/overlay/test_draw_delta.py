@@ -21,6 +21,8 @@ from overlay_support import (
 from canvas.errors import LedgerOutOfSync, NoData, PipelineFailed
 from canvas.factors.base import AnalyticsParams
 from canvas.factors.engine import FactorEngine
+from canvas.overlay import store as overlay_store
+from canvas.overlay.instructions import POLYLINE_IDS
 
 VECTOR = flat([2, 4, 1, 5, 2, 3])
 PARAMS = AnalyticsParams(pivot_window_major=1, pivot_window_minor=5)
@@ -40,6 +42,17 @@ def test_empty_series_reply():
     }
 
 
+def everything(sa, t: int) -> list[dict]:
+    """Every version visible at `t`, as a client reading the whole history holds them."""
+    return overlay_store.patch(sa.conn, 0, 2**62, t)
+
+
+def latest_per_id(versions: list[dict], ids: list[str]) -> list[dict]:
+    """The last version of each id in `ids`, ascending by version_id."""
+    last = {v["instruction_id"]: v for v in versions}
+    return sorted((last[i] for i in ids if i in last), key=lambda v: v["version_id"])
+
+
 def test_reply_at_head_then_cursor_gives_empty_patch():
     _, sa = new_series(PARAMS, VECTOR)
     reply = sa.draw_delta(0, 2000)
@@ -48,10 +61,9 @@ def test_reply_at_head_then_cursor_gives_empty_patch():
     patch = reply["instruction_catalog_patch"]
     ids = [p["version_id"] for p in patch]
     assert ids == sorted(ids) and reply["next_cursor"] == {
-        "version_id": ids[-1],
+        "version_id": everything(sa, 360)[-1]["version_id"],
         "point_time": None,
     }
-    assert [p["visible_time"] for p in patch] == sorted(p["visible_time"] for p in patch)
     assert set(patch[0]) == {"version_id", "instruction_id", "kind", "visible_time", "definition"}
     assert reply["active_ids"] == [
         "anchor.current",
@@ -64,9 +76,22 @@ def test_reply_at_head_then_cursor_gives_empty_patch():
         "pivot.major:240:resistance:1",
         "pivot.major:300:support:1",
     ]
+    # The snapshot: one entry per active id, its definition at the head.
+    assert patch == latest_per_id(everything(sa, 360), reply["active_ids"])
     again = sa.draw_delta(reply["next_cursor"]["version_id"], 2000)
     assert again["instruction_catalog_patch"] == []
     assert again["next_cursor"] == reply["next_cursor"]
+
+
+def test_snapshot_holds_only_what_is_drawn():
+    _, sa = new_series(PARAMS, VECTOR)
+    # A one-candle window at the head draws three instructions; the catalog holds more
+    # versions, among them older pen.confirmed ones and markers out of the window.
+    reply = sa.draw_delta(0, 1)
+    patch = reply["instruction_catalog_patch"]
+    assert [p["instruction_id"] for p in patch] != [] and len(patch) < len(everything(sa, 360))
+    assert sorted(p["instruction_id"] for p in patch) == reply["active_ids"]
+    assert patch == latest_per_id(everything(sa, 360), reply["active_ids"])
 
 
 def test_past_at_time_never_skips_versions():
@@ -74,10 +99,22 @@ def test_past_at_time_never_skips_versions():
     past = sa.draw_delta(0, 2000, at_time=329)  # aligns to 300
     assert past["to_candle_time"] == 300
     assert all(p["visible_time"] <= 300 for p in past["instruction_catalog_patch"])
+    # The snapshot at a past time is the definitions at that time, not the head's.
+    assert past["instruction_catalog_patch"] == latest_per_id(
+        everything(sa, 300), past["active_ids"]
+    )
     later = sa.draw_delta(past["next_cursor"]["version_id"], 2000)
+    assert later["instruction_catalog_patch"] == [
+        v for v in everything(sa, 360) if v["version_id"] > past["next_cursor"]["version_id"]
+    ]
+    # Snapshot then increments: the client holds the head's definitions of every active id.
+    held = {}
+    for p in past["instruction_catalog_patch"] + later["instruction_catalog_patch"]:
+        held[p["instruction_id"]] = p
     whole = sa.draw_delta(0, 2000)
-    combined = past["instruction_catalog_patch"] + later["instruction_catalog_patch"]
-    assert combined == whole["instruction_catalog_patch"]
+    assert [held[i] for i in whole["active_ids"]] == sorted(
+        whole["instruction_catalog_patch"], key=lambda p: p["instruction_id"]
+    )
     # Before any version: the cursor stays, nothing is sent.
     early = sa.draw_delta(0, 2000, at_time=60)
     assert early["instruction_catalog_patch"] == [] and early["next_cursor"]["version_id"] == 0
@@ -162,7 +199,7 @@ def test_active_ids_and_catalog_match_brute_force_on_waves(bars, params, window,
 def check_reads(bars, params, window, rnd):
     _, sa = new_series(params, bars)
     engine = FactorEngine.create(params, TF)
-    events, head, cursor, seen = [], {}, 0, {}
+    events, head, cursor, seen, rereads = [], {}, 0, {}, []
     for b in bars:
         evs, changed = engine.step(b)
         events += evs
@@ -180,10 +217,59 @@ def check_reads(bars, params, window, rnd):
                 )
             )
         )
-        reply = sa.draw_delta(cursor, window, at_time=t + rnd.randint(0, TF - 1))
+        drawn = {i: expected[i] for i in active}
+        at_time = t + rnd.randint(0, TF - 1)
+        # The snapshot (cursor 0) is the definitions at t of exactly the active ids.
+        snap = sa.draw_delta(0, window, at_time=at_time)["instruction_catalog_patch"]
+        assert {p["instruction_id"]: p["definition"] for p in snap} == drawn
+        assert len(snap) == len(drawn)
+        reply = sa.draw_delta(cursor, window, at_time=at_time)
         assert reply["active_ids"] == active
-        # A client following the cursor holds exactly the definitions of time t.
+        # A client that began with a snapshot and follows the cursor holds the definitions
+        # of time t for every active id. One that reappears with an unchanged definition
+        # (no new version, §5) may be one it never received: it re-reads at cursor 0.
         for p in reply["instruction_catalog_patch"]:
             seen[p["instruction_id"]] = p["definition"]
-        assert {i: seen[i] for i in expected} == expected
+        if any(i not in seen for i in active):
+            rereads.append(t)
+            seen.update((p["instruction_id"], p["definition"]) for p in snap)
+        assert {i: seen[i] for i in active} == drawn
         cursor = reply["next_cursor"]["version_id"]
+    assert len(rereads) <= len(POLYLINE_IDS)
+
+
+def test_draw_reads_seek_indexes_and_never_scan():
+    """The draw path's work is bounded by what is drawn: every statement it runs (cursor 0,
+    incremental, past at_time) is an index search, never a scan of a table."""
+    conn, sa = new_series(PARAMS, flat([(k % 7) + 1 for k in range(60)]))
+    statements: list[tuple[str, tuple]] = []
+
+    def trace(cursor, sql, bindings):
+        statements.append((sql, tuple(bindings or ())))
+        return True
+
+    conn.exec_trace = trace
+    cursor = sa.draw_delta(0, 20)["next_cursor"]["version_id"]
+    sa.draw_delta(max(0, cursor - 3), 20)
+    sa.draw_delta(0, 20, at_time=1800)
+    conn.exec_trace = None
+    plans = [
+        (sql, row[3])
+        for sql, bindings in statements
+        if sql.lstrip().upper().startswith("SELECT")
+        for row in conn.execute("EXPLAIN QUERY PLAN " + sql, bindings)
+    ]
+    assert any("overlay_versions_by_instruction" in detail for _, detail in plans)
+    assert [(sql, d) for sql, d in plans if d.startswith("SCAN")] == []
+    # And the rows it reads at cursor 0 follow the active ids, not the catalog's length.
+    rows = []
+
+    def count(cursor, row):
+        rows.append(row)
+        return row
+
+    conn.row_trace = count
+    reply = sa.draw_delta(0, 20)
+    conn.row_trace = None
+    catalog = len(everything(sa, reply["to_candle_time"]))
+    assert len(rows) <= 3 * len(reply["active_ids"]) + 12 < catalog

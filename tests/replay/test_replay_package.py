@@ -90,8 +90,11 @@ def check_package(conn, sa, spec: PackageSpec, package) -> None:
             assert without_meta(frame_at(records, t)) == without_meta(live["snapshots"])
             draw = sa.draw_delta(0, spec.window_candles, t)
             assert actives[idx] == draw["active_ids"]
-            full = {e["instruction_id"]: e for e in draw["instruction_catalog_patch"]}
-            assert catalog_at(w, t) == full
+            # The cursor-0 read is a snapshot of the active ids (§5 rev 4); the package's
+            # catalog holds every instruction, so they agree on the active ones.
+            drawn = {e["instruction_id"]: e for e in draw["instruction_catalog_patch"]}
+            held = catalog_at(w, t)
+            assert {i: held[i] for i in draw["active_ids"]} == drawn
         assert all(e["visible_time"] <= t_start for e in w["draw_catalog_base"])
         assert all(t_start < e["visible_time"] <= t_end for e in w["draw_catalog_patch"])
 
