@@ -18,7 +18,6 @@ from canvas.exchange.binance import KLINE_INTERVALS
 from canvas.exchange.errors import ExchangeError
 from canvas.exchange.rest import BinanceRest
 from canvas.series_id import SeriesId, expected_latest_closed_time
-from canvas.storage import candle_ledger as ledger
 
 log = logging.getLogger("canvas.coverage")
 
@@ -45,12 +44,6 @@ class CoverageJob:
             "head_time": self.head_time,
             "error": self.error,
         }
-
-
-def count_in(conn: Any, lo: int, hi: int) -> tuple[int, int | None]:
-    if conn is None:
-        return 0, None
-    return ledger.count(conn, lo, hi), ledger.head_time(conn)
 
 
 @attrs.define(eq=False)
@@ -109,9 +102,7 @@ class CoverageService:
 
     async def _count(self, job: CoverageJob) -> None:
         lo = job.to_time - (job.target - 1) * job.series.tf
-        ready, head = await self.directory.ask(
-            job.series, msg.Call(lambda _a, conn: count_in(conn, lo, job.to_time))
-        )
+        ready, head = await self.directory.ask(job.series, msg.CountCandles(lo, job.to_time))
         job.candles_ready, job.head_time = ready, head
 
     async def _run_job(self, job: CoverageJob) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import trio
@@ -13,6 +13,8 @@ from actors.restart import ACTOR_POLICY, RestartPolicy
 from actors.series_actor import ActorDeps, SeriesActor, SeriesHandle
 from canvas.errors import ServiceUnavailable
 from canvas.series_id import SeriesId
+
+T = TypeVar("T")
 
 log = logging.getLogger("canvas.directory")
 
@@ -76,7 +78,7 @@ class Directory:
         self._nursery.start_soon(self._supervise, handle, startup)
         return handle
 
-    async def ask(self, series_id: str | SeriesId, request: Request) -> Any:
+    async def ask(self, series_id: str | SeriesId, request: Request[T]) -> T:
         """Send a request to the series' actor and return its answer (or raise its error)."""
         while True:
             handle = await self.get(series_id)

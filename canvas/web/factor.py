@@ -18,15 +18,11 @@ blueprint = Blueprint("factor", __name__)
 WINDOW_MAX = 5000
 
 
-async def _analytics(series: SeriesId, method: str, **kwargs: Any) -> Any:
-    return await deps_of(current_app).directory.ask(series, msg.Analytics(method, kwargs))
-
-
 def _window(q: Query) -> int:
     return q.integer("window_candles", default=2000, lo=1, hi=WINDOW_MAX)
 
 
-async def _at_time_read(method: str) -> Any:
+async def _at_time_read(message: type[msg.FactorSlices] | type[msg.Frame]) -> Any:
     """Routes taking series_id, a required at_time and window_candles."""
     q = Query(request.args)
     raw = q.string("series_id")
@@ -34,12 +30,13 @@ async def _at_time_read(method: str) -> Any:
     window = _window(q)
     q.done()
     series = SeriesId.parse(raw)
-    return json_response(await _analytics(series, method, at_time=at_time, window_candles=window))
+    reply = await deps_of(current_app).directory.ask(series, message(at_time, window))
+    return json_response(reply)
 
 
 @blueprint.get("/api/factor/slices")
 async def slices():
-    return await _at_time_read("slices")
+    return await _at_time_read(msg.FactorSlices)
 
 
 @blueprint.post("/api/factor/rebuild")
@@ -51,7 +48,8 @@ async def rebuild():
     include_overlay = body.boolean("include_overlay", default=True)
     body.done()
     series = SeriesId.parse(raw)
-    return json_response(await _analytics(series, "rebuild", include_overlay=include_overlay))
+    reply = await deps_of(current_app).directory.ask(series, msg.RebuildAnalytics(include_overlay))
+    return json_response(reply)
 
 
 @blueprint.get("/api/draw/delta")
@@ -63,16 +61,13 @@ async def draw_delta():
     at_time = q.integer("at_time", lo=0)
     q.done()
     series = SeriesId.parse(raw)
-    return json_response(
-        await _analytics(
-            series, "draw_delta", cursor_version_id=cursor, window_candles=window, at_time=at_time
-        )
-    )
+    reply = await deps_of(current_app).directory.ask(series, msg.DrawDelta(cursor, window, at_time))
+    return json_response(reply)
 
 
 @blueprint.get("/api/frame/at_time")
 async def frame_at_time():
-    return await _at_time_read("frame")
+    return await _at_time_read(msg.Frame)
 
 
 @blueprint.get("/api/frame/live")
@@ -82,4 +77,5 @@ async def frame_live():
     window = _window(q)
     q.done()
     series = SeriesId.parse(raw)
-    return json_response(await _analytics(series, "frame", at_time=None, window_candles=window))
+    reply = await deps_of(current_app).directory.ask(series, msg.Frame(None, window))
+    return json_response(reply)

@@ -9,7 +9,6 @@ from quart import Blueprint, Response, current_app, request
 
 from actors import messages as msg
 from canvas.errors import CanvasError, NotFound, ServiceUnavailable
-from canvas.replay import plan
 from canvas.replay.jobs import DONE
 from canvas.replay.package import window_bounds
 from canvas.series_id import SeriesId
@@ -40,10 +39,6 @@ def _runner() -> Any:
     return runner
 
 
-async def _call(series: SeriesId, fn: Any, **kwargs: Any) -> Any:
-    return await deps_of(current_app).directory.ask(series, msg.Call(fn, kwargs))
-
-
 def _raw_json(*parts: bytes) -> Response:
     """A reply assembled from stored JSON fragments, sent without re-encoding them."""
     return Response(b"".join(parts), status=200, content_type="application/json")
@@ -57,7 +52,8 @@ async def prepare():
     window = body.integer("window_candles", default=2000, lo=1, hi=WINDOW_CANDLES_MAX)
     body.done()
     series = SeriesId.parse(raw)
-    return json_response(await _call(series, plan.prepare, to_time=to_time, window_candles=window))
+    reply = await deps_of(current_app).directory.ask(series, msg.ReplayPrepare(to_time, window))
+    return json_response(reply)
 
 
 @blueprint.post("/api/replay/build")
@@ -71,14 +67,8 @@ async def build():
     body.done()
     series = SeriesId.parse(raw)
     runner = _runner()
-    build_plan = await _call(
-        series,
-        plan.plan_build,
-        to_time=to_time,
-        window_candles=window,
-        window_size=size,
-        snapshot_interval=every,
-    )
+    directory = deps_of(current_app).directory
+    build_plan = await directory.ask(series, msg.ReplayPlan(to_time, window, size, every))
     return json_response(runner.submit(build_plan))
 
 
