@@ -93,6 +93,14 @@ class IngestJob:
         }
 
 
+class IngestJobs(dict[str, IngestJob]):
+    """The supervisor's jobs by series id. Built before the directory, because its series
+    actors ask `may_stop` before idling out: a series fed by a live job stays up."""
+
+    def may_stop(self, series: SeriesId) -> bool:
+        return str(series) not in self
+
+
 @attrs.define(eq=False)
 class IngestSupervisor:
     """Owns every ingest job. `run` is long-lived; `acquire`/`release` come from WebSockets."""
@@ -120,7 +128,7 @@ class IngestSupervisor:
     # Backfills at once: hundreds of streams (re)starting together (start-up, a dropped shared
     # connection) would otherwise open as many REST requests and time out in the crowd.
     backfill_concurrency: int = 8
-    jobs: dict[str, IngestJob] = attrs.Factory(dict)
+    jobs: IngestJobs = attrs.Factory(IngestJobs)
     rest: BinanceRest | None = None
     pools: dict[str, StreamPool] = attrs.Factory(dict)
     book: OnDemandBook = attrs.field(init=False)
@@ -321,7 +329,7 @@ class IngestSupervisor:
 
     def may_stop(self, series: SeriesId) -> bool:
         """Series actors fed by a live job stay up (the directory asks before idling out)."""
-        return str(series) not in self.jobs
+        return self.jobs.may_stop(series)
 
 
 _rng = random.Random()

@@ -13,11 +13,11 @@ from typing import Any
 import apsw
 import attrs
 
-from actors.rollup import read_rollup
 from canvas import health
 from canvas.errors import CanvasError, PipelineFailed
 from canvas.factors import store as factor_store
 from canvas.replay import plan
+from canvas.rollup import rollup
 from canvas.series_id import SeriesId
 from canvas.storage import candle_ledger as ledger
 from canvas.storage.db import open_db, series_db_path
@@ -30,6 +30,19 @@ INLINE_MAX_ROWS = 4
 
 # A read or command over a series' analytics (a SeriesAnalytics in the server).
 AnalyticsRead = Callable[[Any], Any]
+
+
+def read_rollup(data_dir: str, base: SeriesId, tf: int, lo: int, hi: int) -> list[tuple]:
+    """Derived candles for complete buckets with lo <= bucket < hi, read from the base ledger
+    on a read-only connection of its own (WAL lets it read beside the base actor)."""
+    path = series_db_path(data_dir, str(base))
+    if not path.exists():
+        return []
+    conn = open_db(path, readonly=True)
+    try:
+        return list(rollup(ledger.range_rows(conn, lo, hi - 1), tf))
+    finally:
+        conn.close()
 
 
 @attrs.define(eq=False)

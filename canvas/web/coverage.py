@@ -21,7 +21,7 @@ async def ensure_coverage():
     to_time = body.integer("to_time", lo=0)
     body.done()
     series = SeriesId.parse(raw)
-    service = deps_of(current_app).services["coverage"]
+    service = deps_of(current_app).coverage
     return json_response(await service.ensure(series, target, to_time))
 
 
@@ -30,7 +30,7 @@ async def coverage_status():
     q = Query(request.args)
     job_id = q.string("job_id")
     q.done()
-    job = deps_of(current_app).services["coverage"].status(job_id)
+    job = deps_of(current_app).coverage.status(job_id)
     if job is None:
         raise NotFound()
     return json_response(job.as_json())

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from quart import Blueprint, Response, current_app, request
 
 from actors import messages as msg
-from canvas.errors import CanvasError, NotFound, ServiceUnavailable
+from actors.replay_jobs import ReplayRunner
+from canvas.errors import CanvasError, NotFound
 from canvas.replay.jobs import DONE
 from canvas.replay.package import window_bounds
 from canvas.series_id import SeriesId
@@ -32,11 +32,8 @@ class TargetOutOfRange(CanvasError):
     detail = "target_idx_out_of_range"
 
 
-def _runner() -> Any:
-    runner = deps_of(current_app).services.get("replay")
-    if runner is None:
-        raise ServiceUnavailable("replay_unavailable")
-    return runner
+def _runner() -> ReplayRunner:
+    return deps_of(current_app).replay
 
 
 def _raw_json(*parts: bytes) -> Response:
