@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import attrs
 import trio
 
-from actors.mailbox import MailboxClosed, Reply, Request, ask, fail_pending
+from actors.mailbox import MailboxClosed, Request, ask, fail_pending
 from actors.restart import ACTOR_POLICY, RestartPolicy
 from actors.series_actor import ActorDeps, SeriesActor, SeriesHandle
+from actors.startup import FirstStart
 from canvas.errors import ServiceUnavailable
 from canvas.series_id import SeriesId
 
@@ -36,7 +37,8 @@ class Directory:
     request_timeout_s: float = 30.0
     policy: RestartPolicy = ACTOR_POLICY
     handles: dict[str, SeriesHandle] = attrs.Factory(dict)
-    _starting: dict[str, _Startup] = attrs.Factory(dict)
+    # The first start of each series' current actor: its handle, and whoever waits on it.
+    _starting: dict[str, tuple[SeriesHandle, FirstStart[SeriesHandle]]] = attrs.Factory(dict)
     _nursery: trio.Nursery | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[Directory] = trio.TASK_STATUS_IGNORED):
@@ -60,8 +62,8 @@ class Directory:
                 continue
             if handle is None:
                 handle = self._spawn(series)
-            startup = self._starting.get(key)
-            if startup is not None and startup.handle is handle:
+            owner, startup = self._starting.get(key, (None, None))
+            if startup is not None and owner is handle:
                 if startup.fired:
                     del self._starting[key]  # served: later asks need not look again
                 else:
@@ -74,7 +76,8 @@ class Directory:
         assert self._nursery is not None, "Directory.run is not running"
         handle = SeriesHandle(series, self.mailbox_size)
         self.handles[handle.series_id] = handle
-        startup = self._starting[handle.series_id] = _Startup(handle)
+        startup: FirstStart[SeriesHandle] = FirstStart()
+        self._starting[handle.series_id] = (handle, startup)
         self._nursery.start_soon(self._supervise, handle, startup)
         return handle
 
@@ -91,7 +94,7 @@ class Directory:
     def live(self) -> list[SeriesHandle]:
         return [h for _, h in sorted(self.handles.items()) if h.state != "stopped"]
 
-    async def _supervise(self, handle: SeriesHandle, startup: _Startup) -> None:
+    async def _supervise(self, handle: SeriesHandle, startup: FirstStart[SeriesHandle]) -> None:
         """Run the actor, restarting it with backoff when it crashes, until it stops idle.
 
         `startup` is settled once the first incarnation can serve, or with the error that kept
@@ -124,7 +127,7 @@ class Directory:
                     handle.state = "starting"
         finally:
             relay.fail(ServiceUnavailable("series_stopped"))
-            if self._starting.get(handle.series_id) is startup:
+            if self._starting.get(handle.series_id, (None, None))[1] is startup:
                 del self._starting[handle.series_id]
             handle.state = "stopped"
             handle.stopped.set()
@@ -132,27 +135,3 @@ class Directory:
                 del self.handles[handle.series_id]
             handle.send.close()
             fail_pending(handle.recv, ServiceUnavailable("series_stopped"))
-
-
-@attrs.define(eq=False)
-class _Startup:
-    """The first start of an actor: whoever asks meanwhile waits here for it to serve or fail.
-
-    Later incarnations (restarts after a crash) start silently.
-    """
-
-    handle: SeriesHandle
-    fired: bool = False
-    outcome: Reply[None] = attrs.Factory(Reply)
-
-    def started(self, value: Any = None) -> None:
-        if not self.outcome.answered:
-            self.fired = True
-            self.outcome.set(None)
-
-    def fail(self, error: BaseException) -> None:
-        self.outcome.fail(error)
-
-    async def wait(self) -> None:
-        """Block until the actor serves; raise the error that kept it from starting."""
-        await self.outcome.wait()

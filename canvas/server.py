@@ -20,6 +20,7 @@ from actors.ingest import IngestJobs, IngestSupervisor
 from actors.replay_jobs import ReplayRunner
 from actors.rollup import RollupQueue, RollupService
 from actors.series_actor import ActorDeps
+from actors.startup import FirstStart
 from canvas.exchange.binance import BinanceEndpoints
 from canvas.factors.base import AnalyticsParams
 from canvas.factors.pipeline import SeriesAnalytics
@@ -92,7 +93,7 @@ class Server:
         config.access_log_format = ACCESS_LOG_FORMAT
         config.errorlog = logging.getLogger("hypercorn.error")
         config.keep_alive_timeout = 75
-        relay = _FirstStart(task_status)
+        relay: FirstStart[list[str]] = FirstStart(task_status)
         port = self.settings.port
         try:
             while True:
@@ -106,10 +107,11 @@ class Server:
                 except Exception:
                     # hypercorn's trio serve can raise on a malformed WebSocket upgrade; the
                     # server must outlive one bad client, so serve again on the bound port.
-                    if not relay.binds or stop.is_set():
+                    binds = relay.value
+                    if not binds or stop.is_set():
                         raise
-                    log.exception("HTTP server failed; serving again on %s", relay.binds)
-                    port = int(relay.binds[0].rsplit(":", 1)[1])
+                    log.exception("HTTP server failed; serving again on %s", binds)
+                    port = int(binds[0].rsplit(":", 1)[1])
                     await trio.sleep(0.1)
         finally:
             done.set()
@@ -148,19 +150,6 @@ def listen_socket(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
-
-
-class _FirstStart:
-    """Passes hypercorn's first `started(binds)` on; restarts after that start silently."""
-
-    def __init__(self, outer: Any) -> None:
-        self.outer = outer
-        self.binds: list[str] = []
-
-    def started(self, binds: Any = None) -> None:
-        if not self.binds:
-            self.binds = list(binds or [])
-            self.outer.started(binds)
 
 
 def build_actor_deps(
