@@ -13,9 +13,9 @@ import attrs
 
 from actors.mailbox import Request
 from actors.outbox import Outbox
+from canvas.candles import Row
 from canvas.health import BucketCompleteness, GapSummary
 from canvas.replay.plan import BuildPlan
-from canvas.ws_frames import Row
 
 Json = dict[str, Any]
 

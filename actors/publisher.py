@@ -13,7 +13,8 @@ import attrs
 import trio
 
 from actors.outbox import Outbox
-from canvas.ws_frames import Row, forming_frame, plan_units, system_frame
+from canvas.candles import Row
+from canvas.ws_frames import forming_frame, plan_units, system_frame
 
 # Candles framed per slice of a catch-up before yielding to the event loop.
 CATCHUP_SLICE = 1000

@@ -15,6 +15,7 @@ import trio
 from actors import messages as msg
 from actors.directory import Directory
 from actors.series_ledger import read_rollup
+from canvas.candles import Row
 from canvas.errors import CanvasError
 from canvas.rollup import buckets_touched
 from canvas.series_id import SeriesId
@@ -34,7 +35,7 @@ class RollupQueue:
     _pending: dict[tuple[str, str], set[int]] = attrs.Factory(dict)
     _wake: trio.Event = attrs.Factory(trio.Event)
 
-    def notify(self, base: SeriesId, rows: list[tuple]) -> None:
+    def notify(self, base: SeriesId, rows: list[Row]) -> None:
         if base.timeframe != "1m" or not self.derived:
             return
         times = [r[0] for r in rows]
@@ -92,7 +93,7 @@ class RollupService:
         derived = base.with_timeframe(timeframe)
         if not buckets or not self._exists(derived):
             return
-        rows: list[tuple] = []
+        rows: list[Row] = []
         for lo, hi in _runs(sorted(buckets), derived.tf):
             got = await trio.to_thread.run_sync(
                 read_rollup, self.data_dir, base, derived.tf, lo, hi

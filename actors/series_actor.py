@@ -18,11 +18,10 @@ from actors import messages as m
 from actors.mailbox import Request
 from actors.publisher import Publisher, Subscription
 from actors.series_ledger import AnalyticsRead, SeriesLedger
-from canvas.candles import MAX_CANDLE_TIME
+from canvas.candles import MAX_CANDLE_TIME, Row
 from canvas.errors import CanvasError, PipelineFailed, ServiceUnavailable
 from canvas.metrics import MetricsRegistry
 from canvas.series_id import SeriesId
-from canvas.ws_frames import Row
 
 log = logging.getLogger("canvas.actor")
 

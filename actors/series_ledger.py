@@ -14,6 +14,7 @@ import apsw
 import attrs
 
 from canvas import health
+from canvas.candles import Row
 from canvas.errors import CanvasError, PipelineFailed
 from canvas.factors import store as factor_store
 from canvas.replay import plan
@@ -21,7 +22,6 @@ from canvas.rollup import rollup
 from canvas.series_id import SeriesId
 from canvas.storage import candle_ledger as ledger
 from canvas.storage.db import open_db, series_db_path
-from canvas.ws_frames import Row
 
 # Base minutes read per step when a derived series is first filled from its base.
 FILL_CHUNK_MINUTES = 100_000
@@ -32,7 +32,7 @@ INLINE_MAX_ROWS = 4
 AnalyticsRead = Callable[[Any], Any]
 
 
-def read_rollup(data_dir: str, base: SeriesId, tf: int, lo: int, hi: int) -> list[tuple]:
+def read_rollup(data_dir: str, base: SeriesId, tf: int, lo: int, hi: int) -> list[Row]:
     """Derived candles for complete buckets with lo <= bucket < hi, read from the base ledger
     on a read-only connection of its own (WAL lets it read beside the base actor)."""
     path = series_db_path(data_dir, str(base))
