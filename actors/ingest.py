@@ -18,7 +18,7 @@ from actors.ingest_feed import Feeder
 from actors.ondemand import OnDemandBook
 from actors.restart import JOB_POLICY, RestartPolicy
 from actors.stream_pool import Lease, StreamPool
-from canvas.candles import Candle
+from canvas.candles import Candle, Row
 from canvas.errors import CanvasError
 from canvas.exchange.binance import (
     KLINE_INTERVALS,
@@ -307,7 +307,7 @@ class IngestSupervisor:
         reply = await self.directory.ask(series, msg.QueryCandles(None, 1))
         return reply["head"]
 
-    async def store(self, series: SeriesId, rows: list[tuple], *, publish: bool = True) -> None:
+    async def store(self, series: SeriesId, rows: list[Row], *, publish: bool = True) -> None:
         await self.directory.ask(series, msg.IngestClosed(rows, publish))
 
     # --- the operator's view -------------------------------------------------------------
