@@ -70,7 +70,7 @@ class CoverageService:
         tf = series.tf
         latest = expected_latest_closed_time(int(self.clock()), tf)
         if to_time is None:
-            head = (await self.directory.ask(series, msg.QueryCandles(None, 1)))["head"]
+            head = (await self.directory.ask(series, msg.QueryCandles(None, 1))).head
             to_time = head if head is not None else latest
         else:
             to_time = min(to_time - to_time % tf, latest)

@@ -305,7 +305,7 @@ class IngestSupervisor:
 
     async def head_time(self, series: SeriesId) -> int | None:
         reply = await self.directory.ask(series, msg.QueryCandles(None, 1))
-        return reply["head"]
+        return reply.head
 
     async def store(self, series: SeriesId, rows: list[Row], *, publish: bool = True) -> None:
         await self.directory.ask(series, msg.IngestClosed(rows, publish))

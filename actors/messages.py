@@ -19,15 +19,28 @@ from canvas.replay.plan import BuildPlan
 
 Json = dict[str, Any]
 
+
+@attrs.frozen
+class Stored:
+    """The answer to IngestClosed: rows taken, and the earliest time stored or changed."""
+
+    count: int
+    changed_from: int | None
+
+
+@attrs.frozen
+class CandlePage:
+    """The answer to QueryCandles: the store head (None when empty) and the page's rows."""
+
+    head: int | None
+    rows: list[Row]
+
 # --- candles ---------------------------------------------------------------------------------
 
 
 @attrs.frozen(eq=False)
-class IngestClosed(Request[Json]):
-    """Store closed candles (ascending, distinct times) and run the pipeline once.
-
-    Answers `{"count": rows taken, "changed_from": earliest time stored or changed, or None}`.
-    """
+class IngestClosed(Request[Stored]):
+    """Store closed candles (ascending, distinct times) and run the pipeline once."""
 
     rows: list[Row]
     publish: bool = True
@@ -41,11 +54,8 @@ class IngestForming(Request[None]):
 
 
 @attrs.frozen(eq=False)
-class QueryCandles(Request[Json]):
-    """A page of closed candles (§2.1): `since`/`before` are exclusive bounds, None is open.
-
-    Answers `{"head": store head time or None, "rows": [Row, ...]}`.
-    """
+class QueryCandles(Request[CandlePage]):
+    """A page of closed candles (§2.1): `since`/`before` are exclusive bounds, None is open."""
 
     since: int | None
     limit: int

@@ -274,7 +274,7 @@ class SeriesActor:
             if failure is not None:
                 req.reply.fail(failure)
             else:
-                req.reply.set({"count": len(req.rows), "changed_from": changed_from})
+                req.reply.set(m.Stored(len(req.rows), changed_from))
 
     def _stored(self, rows: list[Row]) -> None:
         gauge = self.deps.metrics.gauge(
@@ -295,11 +295,11 @@ class SeriesActor:
     async def _on_ingest_forming(self, req: m.IngestForming) -> None:
         self.publisher.offer_forming(req.row)
 
-    async def _on_query_candles(self, req: m.QueryCandles) -> dict[str, Any]:
+    async def _on_query_candles(self, req: m.QueryCandles) -> m.CandlePage:
         if self.ledger.conn is None:
-            return {"head": None, "rows": []}
+            return m.CandlePage(None, [])
         rows = await self._db(self.ledger.page, req.since, req.before, req.limit)
-        return {"head": self.ledger.store_head, "rows": rows}
+        return m.CandlePage(self.ledger.store_head, rows)
 
     async def _on_count_candles(self, req: m.CountCandles) -> tuple[int, int | None]:
         return await self._caught_up_db(self.ledger.count, req.lo, req.hi)

@@ -30,13 +30,13 @@ async def candles():
     deps = deps_of(current_app)
     with deps.routes["candles"].measure():
         reply = await deps.directory.ask(series, msg.QueryCandles(since, limit, before))
-    if reply["head"] is not None:
+    if reply.head is not None:
         lag = deps.metrics.gauge("market_query_head_lag_seconds", series_id=str(series))
-        lag.set(deps.clock() - reply["head"])
-    head = "null" if reply["head"] is None else str(int(reply["head"]))
+        lag.set(deps.clock() - reply.head)
+    head = "null" if reply.head is None else str(int(reply.head))
     body = (
         f'{{"series_id":{dumps(str(series))},"server_head_time":{head},'
-        f'"candles":{candles_array_json(reply["rows"])}}}'
+        f'"candles":{candles_array_json(reply.rows)}}}'
     )
     return Response(body, content_type="application/json")
 

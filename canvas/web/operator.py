@@ -55,7 +55,7 @@ async def market_health():
     reply = await deps.directory.ask(series, msg.QueryCandles(None, 1))
     now = int(deps.clock()) if now_time is None else now_time
     backfill = deps.ingest.backfill_progress(str(series))
-    return json_response(health.market_health(series, now, reply["head"], backfill))
+    return json_response(health.market_health(series, now, reply.head, backfill))
 
 
 @blueprint.get("/api/market/debug/ingest_state")

@@ -51,8 +51,8 @@ async def test_crash_is_answered_and_actor_restarts_from_ledger(directory):
             await directory.ask(A, Unknown())
         assert info.value.status == 500
         reply = await directory.ask(A, msg.QueryCandles(None, 10))
-    assert [r[0] for r in reply["rows"]] == [60, 120]
-    assert reply["head"] == 120
+    assert [r[0] for r in reply.rows] == [60, 120]
+    assert reply.head == 120
     assert directory.handles[A].crashes == 1
     assert "TypeError" in directory.handles[A].last_error
 
@@ -68,7 +68,7 @@ async def test_slow_series_does_not_delay_another(directory, monkeypatch):
             for t in range(120, 1320, 60):
                 await directory.ask(B, msg.IngestClosed([row(t)]))
             reply = await directory.ask(B, msg.QueryCandles(None, 100))
-        assert len(reply["rows"]) == 21
+        assert len(reply.rows) == 21
         assert directory.handles[A].mailbox_depth() == 0
         nursery.cancel_scope.cancel()
 
@@ -82,11 +82,11 @@ async def test_idle_actor_stops_and_restarts_on_demand(tmp_path, nursery):
         await first.stopped.wait()
     assert A not in directory.handles
     reply = await directory.ask(A, msg.QueryCandles(None, 10))
-    assert [r[0] for r in reply["rows"]] == [60]
+    assert [r[0] for r in reply.rows] == [60]
     assert directory.handles[A] is not first
 
 
 async def test_reads_of_unknown_series_create_no_file(tmp_path, directory):
     reply = await directory.ask(A, msg.QueryCandles(None, 10))
-    assert reply == {"head": None, "rows": []}
+    assert reply == msg.CandlePage(None, [])
     assert not (tmp_path / "series").exists()

@@ -67,9 +67,9 @@ def test_no_message_carries_a_function():
 
 async def test_candle_messages(directory):
     reply = await directory.ask(SID, msg.IngestClosed([row(1260, 6)]))
-    assert reply == {"count": 1, "changed_from": 1260}
+    assert reply == msg.Stored(1, 1260)
     page = await directory.ask(SID, msg.QueryCandles(None, 3, before=300))
-    assert page["head"] == 1260 and [r[0] for r in page["rows"]] == [120, 180, 240]
+    assert page.head == 1260 and [r[0] for r in page.rows] == [120, 180, 240]
     assert await directory.ask(SID, msg.CountCandles(120, 300)) == (4, 1260)
     assert await directory.ask(EMPTY, msg.CountCandles(0, 10**9)) == (0, None)
     assert await directory.ask(SID, msg.IngestForming(row(1320, 7))) is None

@@ -58,7 +58,7 @@ async def test_failed_step_keeps_candle_and_heads_then_recovers(tmp_path, nurser
         "series_id": SID,
     }
     stored = await directory.ask(SID, msg.QueryCandles(None, 10))
-    assert stored["head"] == 300
+    assert stored.head == 300
     if step == "factor.ingest_closed":
         assert (handle.factor_head, handle.overlay_head) == (240, 240)
     else:
