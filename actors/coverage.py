@@ -20,7 +20,6 @@ from canvas.exchange.binance import KLINE_INTERVALS
 from canvas.exchange.errors import ExchangeError
 from canvas.exchange.rest import BinanceRest
 from canvas.series_id import SeriesId, expected_latest_closed_time
-from canvas.storage import candle_ledger as ledger
 
 log = logging.getLogger("canvas.coverage")
 
@@ -49,12 +48,6 @@ class CoverageJob:
         }
 
 
-def count_in(conn: Any, lo: int, hi: int) -> tuple[int, int | None]:
-    if conn is None:
-        return 0, None
-    return ledger.count(conn, lo, hi), ledger.head_time(conn)
-
-
 @attrs.define(eq=False)
 class CoverageService:
     """Runs coverage jobs in its own nursery; keeps their states (bounded) for status reads."""
@@ -79,7 +72,7 @@ class CoverageService:
         tf = series.tf
         latest = expected_latest_closed_time(int(self.clock()), tf)
         if to_time is None:
-            head = (await self.directory.ask(series, msg.QueryCandles(None, 1)))["head"]
+            head = (await self.directory.ask(series, msg.QueryCandles(None, 1))).head
             to_time = head if head is not None else latest
         else:
             to_time = min(to_time - to_time % tf, latest)
@@ -111,9 +104,7 @@ class CoverageService:
 
     async def _count(self, job: CoverageJob) -> None:
         lo = job.to_time - (job.target - 1) * job.series.tf
-        ready, head = await self.directory.ask(
-            job.series, msg.Call(lambda _a, conn: count_in(conn, lo, job.to_time))
-        )
+        ready, head = await self.directory.ask(job.series, msg.CountCandles(lo, job.to_time))
         job.candles_ready, job.head_time = ready, head
 
     async def _contained(self, job: CoverageJob) -> None:

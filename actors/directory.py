@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TypeVar
 
 import attrs
 import trio
 
-from actors.mailbox import MailboxClosed, Reply, Request, ask, fail_pending
+from actors.mailbox import MailboxClosed, Request, ask, fail_pending
 from actors.restart import ACTOR_POLICY, RestartPolicy
 from actors.series_actor import ActorDeps, SeriesActor, SeriesHandle
 from actors.supervise import CrashBudget, supervise
+from actors.startup import FirstStart
 from canvas.errors import ServiceUnavailable
 from canvas.series_id import SeriesId
+
+T = TypeVar("T")
 
 log = logging.getLogger("canvas.directory")
 
@@ -36,7 +39,8 @@ class Directory:
     request_timeout_s: float = 30.0
     policy: RestartPolicy = ACTOR_POLICY
     handles: dict[str, SeriesHandle] = attrs.Factory(dict)
-    _starting: dict[str, _Startup] = attrs.Factory(dict)
+    # The first start of each series' current actor: its handle, and whoever waits on it.
+    _starting: dict[str, tuple[SeriesHandle, FirstStart[SeriesHandle]]] = attrs.Factory(dict)
     _nursery: trio.Nursery | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[Directory] = trio.TASK_STATUS_IGNORED):
@@ -60,8 +64,8 @@ class Directory:
                 continue
             if handle is None:
                 handle = self._spawn(series)
-            startup = self._starting.get(key)
-            if startup is not None and startup.handle is handle:
+            owner, startup = self._starting.get(key, (None, None))
+            if startup is not None and owner is handle:
                 if startup.fired:
                     del self._starting[key]  # served: later asks need not look again
                 else:
@@ -74,11 +78,12 @@ class Directory:
         assert self._nursery is not None, "Directory.run is not running"
         handle = SeriesHandle(series, self.mailbox_size)
         self.handles[handle.series_id] = handle
-        startup = self._starting[handle.series_id] = _Startup(handle)
+        startup: FirstStart[SeriesHandle] = FirstStart()
+        self._starting[handle.series_id] = (handle, startup)
         self._nursery.start_soon(self._supervise, handle, startup)
         return handle
 
-    async def ask(self, series_id: str | SeriesId, request: Request) -> Any:
+    async def ask(self, series_id: str | SeriesId, request: Request[T]) -> T:
         """Send a request to the series' actor and return its answer (or raise its error)."""
         while True:
             handle = await self.get(series_id)
@@ -91,7 +96,7 @@ class Directory:
     def live(self) -> list[SeriesHandle]:
         return [h for _, h in sorted(self.handles.items()) if h.state != "stopped"]
 
-    async def _supervise(self, handle: SeriesHandle, startup: _Startup) -> None:
+    async def _supervise(self, handle: SeriesHandle, startup: FirstStart[SeriesHandle]) -> None:
         """Run the actor, restarting it with backoff when it crashes, until it stops idle.
 
         `startup` is settled once the first incarnation can serve, or with the error that kept
@@ -135,7 +140,7 @@ class Directory:
             )
         finally:
             relay.fail(ServiceUnavailable("series_stopped"))
-            if self._starting.get(handle.series_id) is startup:
+            if self._starting.get(handle.series_id, (None, None))[1] is startup:
                 del self._starting[handle.series_id]
             handle.state = "stopped"
             handle.stopped.set()
@@ -143,27 +148,3 @@ class Directory:
                 del self.handles[handle.series_id]
             handle.send.close()
             fail_pending(handle.recv, ServiceUnavailable("series_stopped"))
-
-
-@attrs.define(eq=False)
-class _Startup:
-    """The first start of an actor: whoever asks meanwhile waits here for it to serve or fail.
-
-    Later incarnations (restarts after a crash) start silently.
-    """
-
-    handle: SeriesHandle
-    fired: bool = False
-    outcome: Reply[None] = attrs.Factory(Reply)
-
-    def started(self, value: Any = None) -> None:
-        if not self.outcome.answered:
-            self.fired = True
-            self.outcome.set(None)
-
-    def fail(self, error: BaseException) -> None:
-        self.outcome.fail(error)
-
-    async def wait(self) -> None:
-        """Block until the actor serves; raise the error that kept it from starting."""
-        await self.outcome.wait()

@@ -20,7 +20,7 @@ from actors.ondemand import OnDemandBook
 from actors.restart import JOB_POLICY, RestartPolicy
 from actors.stream_pool import Lease, StreamPool
 from actors.supervise import supervise
-from canvas.candles import Candle
+from canvas.candles import Candle, Row
 from canvas.errors import CanvasError
 from canvas.exchange.binance import (
     KLINE_INTERVALS,
@@ -95,6 +95,14 @@ class IngestJob:
         }
 
 
+class IngestJobs(dict[str, IngestJob]):
+    """The supervisor's jobs by series id. Built before the directory, because its series
+    actors ask `may_stop` before idling out: a series fed by a live job stays up."""
+
+    def may_stop(self, series: SeriesId) -> bool:
+        return str(series) not in self
+
+
 @attrs.define(eq=False)
 class IngestSupervisor:
     """Owns every ingest job. `run` is long-lived; `acquire`/`release` come from WebSockets."""
@@ -122,7 +130,7 @@ class IngestSupervisor:
     # Backfills at once: hundreds of streams (re)starting together (start-up, a dropped shared
     # connection) would otherwise open as many REST requests and time out in the crowd.
     backfill_concurrency: int = 8
-    jobs: dict[str, IngestJob] = attrs.Factory(dict)
+    jobs: IngestJobs = attrs.Factory(IngestJobs)
     rest: BinanceRest | None = None
     pools: dict[str, StreamPool] = attrs.Factory(dict)
     book: OnDemandBook = attrs.field(init=False)
@@ -305,9 +313,9 @@ class IngestSupervisor:
 
     async def head_time(self, series: SeriesId) -> int | None:
         reply = await self.directory.ask(series, msg.QueryCandles(None, 1))
-        return reply["head"]
+        return reply.head
 
-    async def store(self, series: SeriesId, rows: list[tuple], *, publish: bool = True) -> None:
+    async def store(self, series: SeriesId, rows: list[Row], *, publish: bool = True) -> None:
         await self.directory.ask(series, msg.IngestClosed(rows, publish))
 
     # --- the operator's view -------------------------------------------------------------
@@ -329,7 +337,7 @@ class IngestSupervisor:
 
     def may_stop(self, series: SeriesId) -> bool:
         """Series actors fed by a live job stay up (the directory asks before idling out)."""
-        return str(series) not in self.jobs
+        return self.jobs.may_stop(series)
 
 
 _rng = random.Random()

@@ -3,26 +3,52 @@ REST first), forming updates published at a throttled rate, a restarted stream b
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import attrs
 import trio
 
 from actors import messages as msg
+from actors.directory import Directory
 from actors.stream_pool import Lease, StreamRestarted
+from canvas.candles import Row
 from canvas.exchange.errors import StreamStalled
 from canvas.exchange.kline_parse import KlineUpdate
+from canvas.series_id import SeriesId
 
-if TYPE_CHECKING:
-    from actors.ingest import IngestJob, IngestSupervisor
+
+class FedJob(Protocol):
+    """What the feeder reads and counts on its job (actors.ingest.IngestJob)."""
+
+    series: SeriesId
+    last_message_at: float | None
+    closed_candles: int
+    forming_updates: int
+
+
+class JobOwner(Protocol):
+    """What the feeder needs from its supervisor (actors.ingest.IngestSupervisor)."""
+
+    directory: Directory
+    silence_timeout_s: float
+    forming_interval_s: float
+    clock: Callable[[], float]
+
+    async def head_time(self, series: SeriesId) -> int | None: ...
+
+    # `job` is the supervisor's own job (the one this feeder was given).
+    async def backfill(self, job: Any) -> None: ...
+
+    async def store(self, series: SeriesId, rows: list[Row], *, publish: bool = True) -> None: ...
 
 
 @attrs.define(eq=False)
 class Feeder:
     """Follows one job's lease after its first backfill; raises when the stream is lost."""
 
-    supervisor: IngestSupervisor
-    job: IngestJob
+    supervisor: JobOwner
+    job: FedJob
     last_forming_at: float = -1e9
     # The newest closed candle this session stored (read from the ledger after each
     # backfill), so a closed message costs no extra round trip to the actor.

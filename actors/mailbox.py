@@ -42,17 +42,20 @@ class Reply(Generic[T]):
 
 
 @attrs.frozen(eq=False)
-class Request:
-    """Base of every actor message; `reply` is answered exactly once by the actor."""
+class Request(Generic[T]):
+    """Base of every actor message; `reply` is answered exactly once by the actor.
 
-    reply: Reply[Any] = attrs.field(factory=Reply, kw_only=True)
+    The type parameter is the type of the answer, so `ask(..., Msg(...))` is typed.
+    """
+
+    reply: Reply[T] = attrs.field(factory=Reply, kw_only=True)
 
 
 class MailboxClosed(Exception):
     """The actor behind a mailbox has stopped; look it up again to get a fresh one."""
 
 
-async def ask(send: trio.MemorySendChannel[Any], request: Request, timeout: float) -> Any:
+async def ask(send: trio.MemorySendChannel[Any], request: Request[T], timeout: float) -> T:
     """Send `request` and wait for its answer.
 
     Returns the actor's value or raises its typed error; raises MailboxClosed when the actor

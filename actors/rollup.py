@@ -1,59 +1,42 @@
-"""The roll-up service: keeps derived-timeframe series in step with their 1m base (§1.5)."""
+"""The roll-up service: keeps derived-timeframe series in step with their 1m base (§1.5).
+
+Base series actors report stored minutes to a `RollupQueue` (built before the directory, as
+the actors' `on_stored` hook); the `RollupService` (built after it) drains the queue.
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import attrs
 import trio
 
 from actors import messages as msg
 from actors.supervise import supervise
+from actors.directory import Directory
+from actors.series_ledger import read_rollup
+from canvas.candles import Row
 from canvas.errors import CanvasError
-from canvas.rollup import buckets_touched, rollup
+from canvas.rollup import buckets_touched
 from canvas.series_id import SeriesId
-from canvas.storage import candle_ledger as ledger
-from canvas.storage.db import open_db, series_db_path, series_id_from_path
-
-if TYPE_CHECKING:
-    from actors.directory import Directory
+from canvas.storage.db import series_id_from_path
 
 log = logging.getLogger("canvas.rollup")
 
 
-def read_rollup(data_dir: str, base: SeriesId, tf: int, lo: int, hi: int) -> list[tuple]:
-    """Derived candles for complete buckets with lo <= bucket < hi, read from the base ledger
-    on a read-only connection of its own (WAL lets it read beside the base actor)."""
-    path = series_db_path(data_dir, str(base))
-    if not path.exists():
-        return []
-    conn = open_db(path, readonly=True)
-    try:
-        return list(rollup(ledger.range_rows(conn, lo, hi - 1), tf))
-    finally:
-        conn.close()
-
-
 @attrs.define(eq=False)
-class RollupService:
-    """Collects the base minutes stored anywhere and upserts the derived buckets they complete.
+class RollupQueue:
+    """The derived buckets that stored base minutes touched, coalesced per (base, timeframe).
 
-    `notify` is called by base series actors on the event loop and never blocks: touched
-    buckets are coalesced per (base, timeframe) until the worker task takes them.
+    `notify` is called by base series actors on the event loop and never blocks.
     """
 
-    directory: Directory | None
-    data_dir: str
     derived: tuple[str, ...]
     _pending: dict[tuple[str, str], set[int]] = attrs.Factory(dict)
     _wake: trio.Event = attrs.Factory(trio.Event)
-    # Derived series known to exist; filled from the data directory at start and from live
-    # actors as they appear, so the hot path never touches the file system.
-    _known: set[str] = attrs.Factory(set)
 
-    def notify(self, base: SeriesId, rows: list[tuple]) -> None:
+    def notify(self, base: SeriesId, rows: list[Row]) -> None:
         if base.timeframe != "1m" or not self.derived:
             return
         times = [r[0] for r in rows]
@@ -64,6 +47,25 @@ class RollupService:
             )
         self._wake.set()
 
+    async def take(self) -> dict[tuple[str, str], set[int]]:
+        """Wait for touched buckets and take them all."""
+        await self._wake.wait()
+        self._wake = trio.Event()
+        pending, self._pending = self._pending, {}
+        return pending
+
+
+@attrs.define(eq=False)
+class RollupService:
+    """Takes the buckets the queue collected and upserts the derived candles they complete."""
+
+    queue: RollupQueue
+    directory: Directory
+    data_dir: str
+    # Derived series known to exist; filled from the data directory at start and from live
+    # actors as they appear, so the hot path never touches the file system.
+    _known: set[str] = attrs.Factory(set)
+
     async def run(self, *, task_status: trio.TaskStatus[RollupService] = trio.TASK_STATUS_IGNORED):
         self._known = await trio.to_thread.run_sync(self._scan_ledgers)
         task_status.started(self)
@@ -73,9 +75,7 @@ class RollupService:
 
     async def _work(self) -> None:
         while True:
-            await self._wake.wait()
-            self._wake = trio.Event()
-            pending, self._pending = self._pending, {}
+            pending = await self.queue.take()
             for (base_id, timeframe), buckets in sorted(pending.items()):
                 await self._update(SeriesId.parse(base_id), timeframe, buckets)
 
@@ -87,7 +87,6 @@ class RollupService:
 
     def _exists(self, series: SeriesId) -> bool:
         """A derived series exists once something asked for it (a live actor or a ledger)."""
-        assert self.directory is not None
         key = str(series)
         if key in self._known:
             return True
@@ -100,7 +99,7 @@ class RollupService:
         derived = base.with_timeframe(timeframe)
         if not buckets or not self._exists(derived):
             return
-        rows: list[tuple] = []
+        rows: list[Row] = []
         for lo, hi in _runs(sorted(buckets), derived.tf):
             got = await trio.to_thread.run_sync(
                 read_rollup, self.data_dir, base, derived.tf, lo, hi
@@ -108,7 +107,6 @@ class RollupService:
             rows.extend(r for r in got if r[0] in buckets)
         if not rows:
             return
-        assert self.directory is not None
         try:
             await self.directory.ask(derived, msg.IngestClosed(rows))
         except CanvasError as exc:

@@ -11,6 +11,9 @@ MAX_CANDLE_TIME = 10**11
 # JSON integers outside the signed 64-bit range are refused (CONTRACT conventions, rev 4).
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 PRICE_FIELDS = ("open", "high", "low", "close")
+# A candle as the ledgers, roll-ups, actors and frames carry it (the one row type):
+# (candle_time, open, high, low, close, volume).
+Row = tuple[int, float, float, float, float, float]
 
 
 @attrs.frozen(slots=True)
@@ -34,7 +37,7 @@ class Candle:
             "volume": self.volume,
         }
 
-    def as_row(self) -> tuple[int, float, float, float, float, float]:
+    def as_row(self) -> Row:
         return (self.candle_time, self.open, self.high, self.low, self.close, self.volume)
 
     @classmethod

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-Row = tuple[int, float, float, float, float, float]
+from canvas.candles import Row
+
 BASE_TF = 60
 
 

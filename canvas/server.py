@@ -6,6 +6,7 @@ import logging
 import signal
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -15,11 +16,12 @@ from hypercorn.trio import serve as hypercorn_serve
 
 from actors.coverage import CoverageService
 from actors.directory import Directory
-from actors.ingest import IngestSupervisor
+from actors.ingest import IngestJobs, IngestSupervisor
 from actors.replay_jobs import ReplayRunner
 from actors.restart import RestartPolicy
-from actors.rollup import RollupService
+from actors.rollup import RollupQueue, RollupService
 from actors.series_actor import ActorDeps
+from actors.startup import FirstStart
 from actors.supervise import supervise
 from canvas.exchange.binance import BinanceEndpoints
 from canvas.factors.base import AnalyticsParams
@@ -32,6 +34,7 @@ from canvas.web.app import AppDeps, create_app
 from canvas.web.guard import exposure_warning
 from canvas.web.instrument import route_metrics
 from canvas.web.proxy import behind_proxies
+from canvas.web.top_markets_state import TopMarkets
 
 log = logging.getLogger("canvas")
 
@@ -63,17 +66,8 @@ class Server:
         `task_status.started(self)` fires once the port is bound and every part can serve.
         """
         settings = self.settings
-        whitelist = settings.whitelist()
         async with trio.open_nursery() as root:
-            actor_deps, services = build_services(settings)
-            directory = Directory(
-                actor_deps,
-                mailbox_size=settings.actor_mailbox_size,
-                request_timeout_s=settings.request_timeout_s,
-            )
-            await root.start(directory.run)
-            self.deps = AppDeps(settings, directory, whitelist, time.time, services=services)
-            await start_services(root, self.deps)
+            self.deps = await start_services(root, settings)
             app = behind_proxies(create_app(self.deps), settings.trusted_proxies)
             http_stop = trio.Event()
             http_done = trio.Event()
@@ -103,7 +97,7 @@ class Server:
         config.access_log_format = ACCESS_LOG_FORMAT
         config.errorlog = logging.getLogger("hypercorn.error")
         config.keep_alive_timeout = 75
-        relay = _FirstStart(task_status)
+        relay: FirstStart[list[str]] = FirstStart(task_status)
         port = self.settings.port
 
         async def serve() -> None:
@@ -116,10 +110,11 @@ class Server:
             # must outlive one bad client, so serve again on the bound port. A failure to
             # bind at start-up (or while stopping) is the caller's to see.
             nonlocal port
-            if not relay.binds or stop.is_set():
+            binds = relay.value
+            if not binds or stop.is_set():
                 raise exc
-            log.error("HTTP server failed; serving again on %s", relay.binds, exc_info=exc)
-            port = int(relay.binds[0].rsplit(":", 1)[1])
+            log.error("HTTP server failed; serving again on %s", binds, exc_info=exc)
+            port = int(binds[0].rsplit(":", 1)[1])
 
         try:
             await supervise(serve, name="HTTP server", policy=HTTP_RESTART, on_crash=crashed)
@@ -162,21 +157,15 @@ def listen_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-class _FirstStart:
-    """Passes hypercorn's first `started(binds)` on; restarts after that start silently."""
+def build_actor_deps(
+    settings: Settings, metrics: MetricsRegistry, rollups: RollupQueue, ingest_jobs: IngestJobs
+) -> ActorDeps:
+    """What every series actor gets: settings, the analytics factory and the two hooks.
 
-    def __init__(self, outer: Any) -> None:
-        self.outer = outer
-        self.binds: list[str] = []
-
-    def started(self, binds: Any = None) -> None:
-        if not self.binds:
-            self.binds = list(binds or [])
-            self.outer.started(binds)
-
-
-def build_services(settings: Settings) -> tuple[ActorDeps, dict[str, Any]]:
-    """The actor dependencies and optional services (analytics, ingest, metrics...)."""
+    The hooks are the objects built before the directory (the roll-up queue and the ingest
+    jobs table), which breaks the directory ↔ roll-up ↔ ingest cycle: the services that
+    need the directory are built after it, around those same objects.
+    """
     params = AnalyticsParams(
         pivot_window_major=settings.pivot_window_major,
         pivot_window_minor=settings.pivot_window_minor,
@@ -187,17 +176,7 @@ def build_services(settings: Settings) -> tuple[ActorDeps, dict[str, Any]]:
     def factory(conn: Any, series: Any) -> SeriesAnalytics:
         return SeriesAnalytics(conn, str(series), series.tf, params)
 
-    metrics = MetricsRegistry() if settings.enable_runtime_metrics else MetricsRegistry.disabled()
-    services: dict[str, Any] = {"metrics": metrics, "routes": route_metrics(metrics)}
-    services["prometheus"] = PrometheusExport(metrics, lambda: services.get("ingest"))
-
-    def may_stop(series: Any) -> bool:
-        ingest = services.get("ingest")
-        return ingest is None or ingest.may_stop(series)
-
-    rollups = RollupService(None, settings.data_dir, settings.derived_timeframes)
-    services["rollup"] = rollups
-    deps = ActorDeps(
+    return ActorDeps(
         data_dir=settings.data_dir,
         derived_timeframes=settings.derived_timeframes,
         on_stored=rollups.notify,
@@ -205,27 +184,29 @@ def build_services(settings: Settings) -> tuple[ActorDeps, dict[str, Any]]:
         idle_ttl_s=settings.actor_idle_ttl_s,
         analytics_factory=factory,
         metrics=metrics,
-        may_stop=may_stop,
+        may_stop=ingest_jobs.may_stop,
     )
-    return deps, services
 
 
-async def start_services(nursery: trio.Nursery, deps: AppDeps) -> None:
-    """Start the long-lived services that need the directory (ingest supervisor, replay)."""
-    s = deps.settings
-    rollups = deps.services["rollup"]
-    rollups.directory = deps.directory
-    await nursery.start(rollups.run)
+def build_ingest(
+    settings: Settings,
+    directory: Directory,
+    whitelist: list[str],
+    jobs: IngestJobs,
+    clock: Callable[[], float],
+) -> IngestSupervisor:
+    """The ingest supervisor over `jobs` (the table the series actors consult)."""
+    s = settings
     endpoints = BinanceEndpoints(
         spot_rest=s.binance_spot_base_url,
         futures_rest=s.binance_futures_base_url,
         spot_ws=s.binance_spot_ws_base_url,
         futures_ws=s.binance_futures_ws_base_url,
     )
-    ingest = IngestSupervisor(
-        directory=deps.directory,
+    return IngestSupervisor(
+        directory=directory,
         endpoints=endpoints,
-        whitelist=deps.whitelist,
+        whitelist=whitelist,
         enabled=s.enable_ingest,
         derived=s.derived_timeframes,
         bootstrap_candles=s.ingest_bootstrap_candles,
@@ -234,15 +215,47 @@ async def start_services(nursery: trio.Nursery, deps: AppDeps) -> None:
         idle_ttl_s=s.ondemand_idle_ttl_s,
         forming_interval_s=s.ingest_forming_interval_s,
         streams_per_connection=s.ingest_streams_per_connection,
-        clock=deps.clock,
+        clock=clock,
+        jobs=jobs,
     )
-    deps.services["ingest"] = await nursery.start(ingest.run)
-    coverage = CoverageService(
-        deps.directory, lambda: ingest.rest, s.enable_ingest, clock=deps.clock
+
+
+async def start_services(nursery: trio.Nursery, settings: Settings) -> AppDeps:
+    """Build and start every long-lived service in `nursery`, then the routes' frozen bundle.
+
+    Order: the objects the series actors call back into, the directory, then the services
+    that ask the directory (roll-up, ingest, coverage) and the replay runner.
+    """
+    clock = time.time
+    whitelist = settings.whitelist()
+    metrics = MetricsRegistry() if settings.enable_runtime_metrics else MetricsRegistry.disabled()
+    rollup_queue = RollupQueue(settings.derived_timeframes)
+    ingest_jobs = IngestJobs()
+    directory = Directory(
+        build_actor_deps(settings, metrics, rollup_queue, ingest_jobs),
+        mailbox_size=settings.actor_mailbox_size,
+        request_timeout_s=settings.request_timeout_s,
     )
-    deps.services["coverage"] = await nursery.start(coverage.run)
-    replay = ReplayRunner.from_settings(s, deps.clock)
-    deps.services["replay"] = await nursery.start(replay.run)
+    await nursery.start(directory.run)
+    await nursery.start(RollupService(rollup_queue, directory, settings.data_dir).run)
+    ingest_supervisor = build_ingest(settings, directory, whitelist, ingest_jobs, clock)
+    ingest = await nursery.start(ingest_supervisor.run)
+    coverage = CoverageService(directory, lambda: ingest.rest, settings.enable_ingest, clock=clock)
+    await nursery.start(coverage.run)
+    replay = await nursery.start(ReplayRunner.from_settings(settings, clock).run)
+    return AppDeps(
+        settings=settings,
+        directory=directory,
+        whitelist=whitelist,
+        clock=clock,
+        metrics=metrics,
+        routes=route_metrics(metrics),
+        prometheus=PrometheusExport(metrics, lambda: ingest),
+        ingest=ingest,
+        coverage=coverage,
+        replay=replay,
+        top_markets=TopMarkets.create(),
+    )
 
 
 async def run_until_signal(settings: Settings, on_signal: Any = None) -> None:

@@ -8,9 +8,9 @@ from typing import Any
 
 import attrs
 
-BATCH_MAX = 1000
+from canvas.candles import Row
 
-Row = tuple[int, float, float, float, float, float]
+BATCH_MAX = 1000
 
 
 def dumps(obj: Any) -> str:

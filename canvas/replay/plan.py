@@ -33,7 +33,7 @@ PREPARE_MIN_WINDOW = 100
 def prepare(
     analytics: Any, conn: apsw.Connection | None, *, to_time: int | None, window_candles: int
 ) -> Json:
-    """§7.1, run by the series actor (`msg.Call`): bring factor and overlay up to the aligned
+    """§7.1, run by the series actor (`msg.ReplayPrepare`): bring factor and overlay up to the aligned
     candle. Raises StaleFactorLogic first, then NoData, then LedgerOutOfSync."""
     if analytics is None or conn is None:
         raise NoData()
@@ -98,7 +98,7 @@ def plan_build(
     window_size: int,
     snapshot_interval: int,
 ) -> BuildPlan:
-    """§7.3 checks, run by the series actor (`msg.Call`) so they see its committed state:
+    """§7.3 checks, run by the series actor (`msg.ReplayPlan`) so they see its committed state:
     the gate, then NoData, CoverageMissing and LedgerOutOfSync("replay"). Answers the plan
     with its cache key; builds nothing."""
     if analytics is None or conn is None:

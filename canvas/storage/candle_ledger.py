@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 import apsw
 
+from canvas.candles import Row
 from canvas.storage.db import register_migrations
 
 register_migrations(
@@ -21,7 +22,6 @@ register_migrations(
     ],
 )
 
-Row = tuple[int, float, float, float, float, float]
 _COLS = "candle_time, open, high, low, close, volume"
 
 

@@ -13,14 +13,21 @@ from quart import request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
+from actors.coverage import CoverageService
 from actors.directory import Directory
+from actors.ingest import IngestSupervisor
+from actors.replay_jobs import ReplayRunner
 from canvas.errors import CanvasError, ValidationFailed
+from canvas.metrics import MetricsRegistry
+from canvas.metrics_export import PrometheusExport
 from canvas.settings import Settings
 from canvas.web import pages
 from canvas.web.cors import CorsPolicy
 from canvas.web.guard import Guard
 from canvas.web.hypercorn_fixes import ShieldedSend, apply_websocket_fixes
+from canvas.web.instrument import RouteMetrics
 from canvas.web.json_response import json_response
+from canvas.web.top_markets_state import TopMarkets
 
 log = logging.getLogger("canvas.web")
 
@@ -28,18 +35,28 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 _HTTP_DETAIL = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 
 
-@attrs.define(eq=False)
+@attrs.frozen(eq=False)
 class AppDeps:
-    """Everything the routes need, built once by the server (or a test)."""
+    """Everything the routes need, built once by the server after its services started.
+
+    Frozen: a route reads these objects and never installs new ones (the objects themselves,
+    such as the top-markets cache, keep their own state).
+    """
 
     settings: Settings
     directory: Directory
     whitelist: list[str]
     clock: Callable[[], float]
+    metrics: MetricsRegistry
+    # Timers of the hot market routes, by route ("ingest", "candles").
+    routes: dict[str, RouteMetrics]
+    prometheus: PrometheusExport
+    ingest: IngestSupervisor
+    coverage: CoverageService
+    replay: ReplayRunner
+    top_markets: TopMarkets
     # Set when the server shuts down: WebSocket handlers close with 1001.
     shutting_down: trio.Event = attrs.Factory(trio.Event)
-    # Optional services the later routes use (ingest supervisor, metrics, replay runner ...).
-    services: dict[str, Any] = attrs.Factory(dict)
 
 
 def create_app(deps: AppDeps) -> QuartTrio:

@@ -26,14 +26,14 @@ async def ensure_coverage():
     body = ENSURE_BODY.parse(await request.get_data())
     series = SeriesId.parse(body["series_id"])
     target, to_time = body["target_candles"], body["to_time"]
-    service = deps_of(current_app).services["coverage"]
+    service = deps_of(current_app).coverage
     return json_response(await service.ensure(series, target, to_time))
 
 
 @blueprint.get("/api/replay/coverage_status")
 async def coverage_status():
     job_id = STATUS_QUERY.parse(request.args)["job_id"]
-    job = deps_of(current_app).services["coverage"].status(job_id)
+    job = deps_of(current_app).coverage.status(job_id)
     if job is None:
         raise NotFound()
     return json_response(job.as_json())

@@ -34,21 +34,19 @@ DRAW_DELTA_QUERY = Schema(
 FRAME_LIVE_QUERY = Schema("query", SERIES_ID, WINDOW)
 
 
-async def _analytics(series: SeriesId, method: str, **kwargs: Any) -> Any:
-    return await deps_of(current_app).directory.ask(series, msg.Analytics(method, kwargs))
-
-
-async def _at_time_read(method: str) -> Any:
+async def _at_time_read(message: type[msg.FactorSlices] | type[msg.Frame]) -> Any:
     """Routes taking series_id, a required at_time and window_candles."""
     q = AT_TIME_QUERY.parse(request.args)
     series = SeriesId.parse(q["series_id"])
-    at_time, window = q["at_time"], q["window_candles"]
-    return json_response(await _analytics(series, method, at_time=at_time, window_candles=window))
+    reply = await deps_of(current_app).directory.ask(
+        series, message(q["at_time"], q["window_candles"])
+    )
+    return json_response(reply)
 
 
 @blueprint.get("/api/factor/slices")
 async def slices():
-    return await _at_time_read("slices")
+    return await _at_time_read(msg.FactorSlices)
 
 
 @blueprint.get("/api/factor/catalog")
@@ -64,7 +62,8 @@ async def rebuild():
     body = REBUILD_BODY.parse(await request.get_data())
     series = SeriesId.parse(body["series_id"])
     include_overlay = body["include_overlay"]
-    return json_response(await _analytics(series, "rebuild", include_overlay=include_overlay))
+    reply = await deps_of(current_app).directory.ask(series, msg.RebuildAnalytics(include_overlay))
+    return json_response(reply)
 
 
 @blueprint.get("/api/draw/delta")
@@ -72,21 +71,18 @@ async def draw_delta():
     q = DRAW_DELTA_QUERY.parse(request.args)
     series = SeriesId.parse(q["series_id"])
     cursor, window, at_time = q["cursor_version_id"], q["window_candles"], q["at_time"]
-    return json_response(
-        await _analytics(
-            series, "draw_delta", cursor_version_id=cursor, window_candles=window, at_time=at_time
-        )
-    )
+    reply = await deps_of(current_app).directory.ask(series, msg.DrawDelta(cursor, window, at_time))
+    return json_response(reply)
 
 
 @blueprint.get("/api/frame/at_time")
 async def frame_at_time():
-    return await _at_time_read("frame")
+    return await _at_time_read(msg.Frame)
 
 
 @blueprint.get("/api/frame/live")
 async def frame_live():
     q = FRAME_LIVE_QUERY.parse(request.args)
     series = SeriesId.parse(q["series_id"])
-    window = q["window_candles"]
-    return json_response(await _analytics(series, "frame", at_time=None, window_candles=window))
+    reply = await deps_of(current_app).directory.ask(series, msg.Frame(None, q["window_candles"]))
+    return json_response(reply)

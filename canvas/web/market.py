@@ -41,15 +41,15 @@ async def candles():
     series = SeriesId.parse(q["series_id"])
     since, before, limit = q["since"], q["before"], q["limit"]
     deps = deps_of(current_app)
-    with deps.services["routes"]["candles"].measure():
+    with deps.routes["candles"].measure():
         reply = await deps.directory.ask(series, msg.QueryCandles(since, limit, before))
-    if reply["head"] is not None:
-        lag = deps.services["metrics"].gauge("market_query_head_lag_seconds", series_id=str(series))
-        lag.set(deps.clock() - reply["head"])
-    head = "null" if reply["head"] is None else str(int(reply["head"]))
+    if reply.head is not None:
+        lag = deps.metrics.gauge("market_query_head_lag_seconds", series_id=str(series))
+        lag.set(deps.clock() - reply.head)
+    head = "null" if reply.head is None else str(int(reply.head))
     body = (
         f'{{"series_id":{dumps(str(series))},"server_head_time":{head},'
-        f'"candles":{candles_array_json(reply["rows"])}}}'
+        f'"candles":{candles_array_json(reply.rows)}}}'
     )
     return Response(body, content_type="application/json")
 
@@ -80,7 +80,7 @@ def batch_rows(candles: list, tf: int, loc: list | None = None) -> list[tuple]:
 @blueprint.post("/api/market/ingest/candle_closed")
 async def ingest_closed():
     deps = deps_of(current_app)
-    with deps.services["routes"]["ingest"].measure():
+    with deps.routes["ingest"].measure():
         series, row = await _single_candle_body()
         await deps.directory.ask(series, msg.IngestClosed([row]))
     return json_response({"ok": True, "series_id": str(series), "candle_time": row[0]})
@@ -97,7 +97,7 @@ async def ingest_forming():
 
 @blueprint.post("/api/market/ingest/candles_closed_batch")
 async def ingest_batch():
-    with deps_of(current_app).services["routes"]["ingest"].measure():
+    with deps_of(current_app).routes["ingest"].measure():
         return await _ingest_batch()
 
 

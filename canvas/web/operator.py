@@ -59,9 +59,8 @@ async def market_health():
     now_time = q["now_time"]
     reply = await deps.directory.ask(series, msg.QueryCandles(None, 1))
     now = int(deps.clock()) if now_time is None else now_time
-    ingest = deps.services.get("ingest")
-    backfill = ingest.backfill_progress(str(series)) if ingest is not None else None
-    return json_response(health.market_health(series, now, reply["head"], backfill))
+    backfill = deps.ingest.backfill_progress(str(series))
+    return json_response(health.market_health(series, now, reply.head, backfill))
 
 
 @blueprint.get("/api/market/debug/ingest_state")
@@ -89,8 +88,7 @@ async def ingest_state():
         )
         if handle.subscribers:
             subscriptions[handle.series_id] = len(handle.subscribers)
-    ingest = deps.services.get("ingest")
-    jobs = ingest.snapshot() if ingest is not None else []
+    jobs = deps.ingest.snapshot()
     await trio.lowlevel.checkpoint()
     return json_response(
         {
@@ -107,11 +105,11 @@ async def ingest_state():
 @blueprint.get("/api/market/debug/metrics")
 async def metrics_json():
     deps = _deps()
-    return json_response(deps.services["metrics"].snapshot(int(time.time() * 1000)))
+    return json_response(deps.metrics.snapshot(int(time.time() * 1000)))
 
 
 @blueprint.get("/metrics")
 async def metrics_prometheus():
-    export = _deps().services["prometheus"]
+    export = _deps().prometheus
     # Reading /proc for the process_* metrics is a few small file reads: fine on the loop.
     return Response(export.render(), content_type=PROMETHEUS_CONTENT_TYPE)

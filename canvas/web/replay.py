@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from quart import Blueprint, Response, current_app, request
 
 from actors import messages as msg
-from canvas.errors import CanvasError, NotFound, ServiceUnavailable
-from canvas.replay import plan
+from actors.replay_jobs import ReplayRunner
+from canvas.errors import CanvasError, NotFound
 from canvas.replay.jobs import DONE
 from canvas.replay.package import window_bounds
 from canvas.schema import SERIES_ID, Field, Schema
@@ -52,15 +51,8 @@ class TargetOutOfRange(CanvasError):
     detail = "target_idx_out_of_range"
 
 
-def _runner() -> Any:
-    runner = deps_of(current_app).services.get("replay")
-    if runner is None:
-        raise ServiceUnavailable("replay_unavailable")
-    return runner
-
-
-async def _call(series: SeriesId, fn: Any, **kwargs: Any) -> Any:
-    return await deps_of(current_app).directory.ask(series, msg.Call(fn, kwargs))
+def _runner() -> ReplayRunner:
+    return deps_of(current_app).replay
 
 
 def _raw_json(*parts: bytes) -> Response:
@@ -73,7 +65,8 @@ async def prepare():
     body = PREPARE_BODY.parse(await request.get_data())
     series = SeriesId.parse(body["series_id"])
     to_time, window = body["to_time"], body["window_candles"]
-    return json_response(await _call(series, plan.prepare, to_time=to_time, window_candles=window))
+    reply = await deps_of(current_app).directory.ask(series, msg.ReplayPrepare(to_time, window))
+    return json_response(reply)
 
 
 @blueprint.post("/api/replay/build")
@@ -83,14 +76,8 @@ async def build():
     to_time, window = body["to_time"], body["window_candles"]
     size, every = body["window_size"], body["snapshot_interval"]
     runner = _runner()
-    build_plan = await _call(
-        series,
-        plan.plan_build,
-        to_time=to_time,
-        window_candles=window,
-        window_size=size,
-        snapshot_interval=every,
-    )
+    directory = deps_of(current_app).directory
+    build_plan = await directory.ask(series, msg.ReplayPlan(to_time, window, size, every))
     return json_response(runner.submit(build_plan))
 
 

@@ -56,8 +56,8 @@ class MarketSocket:
         self.close_code: int | None = None
         self.close_reason = ""
         self.blocked_since: float | None = None
-        self.ingest = deps.services.get("ingest")
-        registry = deps.services["metrics"]
+        self.ingest = deps.ingest
+        registry = deps.metrics
         self.m_payloads = registry.counter("market_ws_payloads_total")
         self.m_active = registry.gauge("market_ws_active_subscriptions")
         self.m_sub = {
@@ -95,9 +95,8 @@ class MarketSocket:
     async def _release_all(self) -> None:
         """Drop every subscription of this connection (disconnect = unsubscribe all)."""
         self.outbox.close()
-        if self.ingest is not None:
-            # At once and whatever the actors do: the closed connection holds no job (§8).
-            self.ingest.release_connection(self.outbox.conn_id)
+        # At once and whatever the actors do: the closed connection holds no job (§8).
+        self.ingest.release_connection(self.outbox.conn_id)
         with trio.move_on_after(5):
             for sid in sorted(self.subscribed):
                 await self._unsubscribe(sid)
@@ -198,7 +197,7 @@ class MarketSocket:
         if first_time and len(self.subscribed) >= MAX_SUBSCRIPTIONS:
             # Each subscription holds state in a series actor: bound what one socket can pin.
             raise _Refused("too many subscriptions")
-        if first_time and self.ingest is not None:
+        if first_time:
             try:
                 self.ingest.acquire(self.outbox.conn_id, series)
             except Capacity:
@@ -207,7 +206,7 @@ class MarketSocket:
         try:
             await self.deps.directory.ask(series, msg.Subscribe(self.outbox, since, bool(batch)))
         except CanvasError as exc:
-            if first_time and self.ingest is not None:
+            if first_time:
                 self.ingest.release(self.outbox.conn_id, series)
             self._count_subscribe("error", t0)
             raise _Refused(f"subscribe failed: {exc.detail}", "unavailable") from None
@@ -222,8 +221,7 @@ class MarketSocket:
 
     async def _unsubscribe(self, sid: str) -> None:
         series = SeriesId.parse(sid)
-        if self.ingest is not None:
-            self.ingest.release(self.outbox.conn_id, series)
+        self.ingest.release(self.outbox.conn_id, series)
         try:
             await self.deps.directory.ask(series, msg.Unsubscribe(self.outbox))
         except CanvasError as exc:

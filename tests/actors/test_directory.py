@@ -54,8 +54,8 @@ async def test_crash_is_answered_and_actor_restarts_from_ledger(directory):
             await directory.ask(A, Unknown())
         assert info.value.status == 500
         reply = await directory.ask(A, msg.QueryCandles(None, 10))
-    assert [r[0] for r in reply["rows"]] == [60, 120]
-    assert reply["head"] == 120
+    assert [r[0] for r in reply.rows] == [60, 120]
+    assert reply.head == 120
     assert directory.handles[A].crashes == 1
     assert "TypeError" in directory.handles[A].last_error
 
@@ -71,7 +71,7 @@ async def test_slow_series_does_not_delay_another(directory, monkeypatch):
             for t in range(120, 1320, 60):
                 await directory.ask(B, msg.IngestClosed([row(t)]))
             reply = await directory.ask(B, msg.QueryCandles(None, 100))
-        assert len(reply["rows"]) == 21
+        assert len(reply.rows) == 21
         assert directory.handles[A].mailbox_depth() == 0
         nursery.cancel_scope.cancel()
 
@@ -85,7 +85,7 @@ async def test_idle_actor_stops_and_restarts_on_demand(tmp_path, nursery):
         await first.stopped.wait()
     assert A not in directory.handles
     reply = await directory.ask(A, msg.QueryCandles(None, 10))
-    assert [r[0] for r in reply["rows"]] == [60]
+    assert [r[0] for r in reply.rows] == [60]
     assert directory.handles[A] is not first
 
 
@@ -112,7 +112,7 @@ async def test_directory_stops_an_idle_actor_after_its_ttl(tmp_path, autojump_cl
 
 async def test_reads_of_unknown_series_create_no_file(tmp_path, directory):
     reply = await directory.ask(A, msg.QueryCandles(None, 10))
-    assert reply == {"head": None, "rows": []}
+    assert reply == msg.CandlePage(None, [])
     assert not (tmp_path / "series").exists()
 
 
@@ -136,5 +136,5 @@ async def test_a_crash_loop_answers_the_queue_then_the_actor_recovers(tmp_path, 
         assert info.value.detail == "series_restarting"
         assert handle.crashes == CRASH_LOOP_ATTEMPTS
         reply = await directory.ask(A, msg.QueryCandles(None, 10))
-    assert reply["rows"] == [] and directory.handles[A] is handle
+    assert reply == msg.CandlePage(None, []) and directory.handles[A] is handle
     assert handle.state == "running"

@@ -77,7 +77,7 @@ async def test_bootstrap_stream_and_faults_leave_no_hole(tmp_path):
             running_server(tmp_path, **canvas_settings(tmp_path, sim)) as server,
             http_client(server) as client,
         ):
-            server.deps.services["ingest"].policy = FAST
+            server.deps.ingest.policy = FAST
             await wait_head(client, latest_closed(sim))
             assert len(await ledger(client)) == 30
             assert await job_states(client) == ["running"]

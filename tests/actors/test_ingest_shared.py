@@ -55,7 +55,7 @@ def latest_closed(sim) -> int:
 
 async def rows(ingest: IngestSupervisor, sid: str) -> list[tuple]:
     reply = await ingest.directory.ask(SeriesId.parse(sid), msg.QueryCandles(None, 5000))
-    return [tuple(r) for r in reply["rows"]]
+    return [tuple(r) for r in reply.rows]
 
 
 async def wait_heads(ingest: IngestSupervisor, sids: list[str], head: int) -> None:

@@ -46,9 +46,7 @@ async def test_failed_step_keeps_candle_and_heads_then_recovers(tmp_path, nurser
     assert heads == (240, 240)
     before = await directory.ask(
         SID,
-        msg.Analytics(
-            "draw_delta", {"cursor_version_id": 0, "window_candles": 2000, "at_time": None}
-        ),
+        msg.DrawDelta(0, 2000, None),
     )
     failing["on"] = True
     with pytest.raises(PipelineFailed) as info:
@@ -60,7 +58,7 @@ async def test_failed_step_keeps_candle_and_heads_then_recovers(tmp_path, nurser
         "series_id": SID,
     }
     stored = await directory.ask(SID, msg.QueryCandles(None, 10))
-    assert stored["head"] == 300
+    assert stored.head == 300
     if step == "factor.ingest_closed":
         assert (handle.factor_head, handle.overlay_head) == (240, 240)
     else:
@@ -68,16 +66,12 @@ async def test_failed_step_keeps_candle_and_heads_then_recovers(tmp_path, nurser
     with pytest.raises(Exception) as out_of_sync:
         await directory.ask(
             SID,
-            msg.Analytics(
-                "draw_delta", {"cursor_version_id": 0, "window_candles": 2000, "at_time": None}
-            ),
+            msg.DrawDelta(0, 2000, None),
         )
     assert out_of_sync.value.detail == "ledger_out_of_sync:overlay"
     same = await directory.ask(
         SID,
-        msg.Analytics(
-            "draw_delta", {"cursor_version_id": 0, "window_candles": 2000, "at_time": 240}
-        ),
+        msg.DrawDelta(0, 2000, 240),
     )
     assert same == before
     failing["on"] = False

@@ -10,11 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import apsw
-import trio
 from helpers import running_server
 from hypothesis import strategies as st
 
-from actors.replay_jobs import ReplayRunner
 from canvas.factors.base import AnalyticsParams, Bar
 from canvas.factors.pipeline import SeriesAnalytics
 from canvas.replay import ledger_read
@@ -140,16 +138,6 @@ def catalog_at(window: dict[str, Any], t: int) -> dict[str, dict[str, Any]]:
 
 @asynccontextmanager
 async def replay_server(tmp_path: Path, **overrides: Any):
-    """A real server with a replay runner: the server's own once it starts one, else one
-    started here on the same data dir and registered where the routes look for it."""
+    """A real server (it runs its own replay runner, `server.deps.replay`)."""
     async with running_server(tmp_path, **overrides) as server:
-        if "replay" in server.deps.services:
-            yield server
-            return
-        async with trio.open_nursery() as nursery:
-            runner = ReplayRunner.from_settings(server.settings, server.deps.clock)
-            server.deps.services["replay"] = await nursery.start(runner.run)
-            try:
-                yield server
-            finally:
-                nursery.cancel_scope.cancel()
+        yield server

@@ -283,7 +283,7 @@ async def test_builds_respect_the_limit_while_ingest_goes_on(tmp_path):
     bars = walk(120, seed=8)
     release, entered = threading.Event(), []
     async with replay_server(tmp_path, REPLAY_MAX_CONCURRENT_BUILDS=1, **PIVOTS) as server:
-        runner = server.deps.services["replay"]
+        runner = server.deps.replay
         runner.build_hook = blocking_hook(release, entered)
         try:
             async with http_client(server) as client:
@@ -324,7 +324,7 @@ async def test_a_build_cut_off_by_shutdown_is_an_error_after_restart(tmp_path):
     bars = walk(40, seed=6)
     release, entered = threading.Event(), []
     async with replay_server(tmp_path, **PIVOTS) as server, http_client(server) as client:
-        server.deps.services["replay"].build_hook = blocking_hook(release, entered)
+        server.deps.replay.build_hook = blocking_hook(release, entered)
         await ingest_bars(client, bars)
         r = await client.post("/api/replay/build", json={**BUILD, "window_candles": 40})
         job = r.json()["job_id"]

@@ -12,9 +12,9 @@ import pytest
 import trio
 from helpers import http_client, running_server
 
-from canvas.markets import EXCHANGE_INFO, TICKERS
+from canvas.markets import EXCHANGE_INFO, TICKERS, MarketDataCache
 from canvas.simexchange import SimConfig, open_simexchange
-from canvas.web.top_markets import SERVICE_KEY, TopMarkets, TopMarketsStatistics, top_markets_of
+from canvas.web.top_markets_state import TopMarketsStatistics
 
 START_MS = 1_735_689_630_000  # 2025-01-01 00:00:30 UTC
 LIST = "/api/market/top_markets"
@@ -42,8 +42,8 @@ async def canvas(tmp_path, sim, *, ticker_ttl: float | None = None):
         http_client(server) as client,
     ):
         if ticker_ttl is not None:
-            server.deps.services[SERVICE_KEY] = TopMarkets.create(
-                ttls={EXCHANGE_INFO: 3600.0, TICKERS: ticker_ttl}
+            server.deps.top_markets.cache = MarketDataCache(
+                trio.current_time, {EXCHANGE_INFO: 3600.0, TICKERS: ticker_ttl}
             )
         yield server, client
 
@@ -227,7 +227,7 @@ async def test_stream_frames_and_max_events(tmp_path, sim):
         # The stream shares the list's cache.
         listed = (await client.get(LIST, params={"market": "futures", "limit": 3})).json()
         assert (listed["cached"], listed["items"]) == (True, data["items"])
-        assert server.deps.services[SERVICE_KEY].statistics().open_streams == 0
+        assert server.deps.top_markets.statistics().open_streams == 0
 
 
 async def test_stream_errors_count_toward_max_events(tmp_path, sim):
@@ -300,7 +300,7 @@ async def open_raw_stream(server, query: str) -> tuple[trio.SocketStream, bytear
 
 async def test_client_disconnect_ends_the_stream(tmp_path, sim):
     async with canvas(tmp_path, sim) as (server, _):
-        service = top_markets_of(server.deps)
+        service = server.deps.top_markets
         sock, _ = await open_raw_stream(server, "market=spot&interval_s=0.2")
         assert service.statistics().open_streams == 1
         await sock.aclose()
@@ -328,4 +328,4 @@ async def test_open_stream_ends_promptly_on_shutdown(tmp_path, sim):
             await sock.aclose()
     # The whole server, its ingest client included, is down soon after.
     assert trio.current_time() - t0 < 2
-    assert server.deps.services[SERVICE_KEY].statistics().open_streams == 0
+    assert server.deps.top_markets.statistics().open_streams == 0
