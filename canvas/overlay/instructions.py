@@ -154,35 +154,33 @@ def switch_marker(payload: Json) -> tuple[str, Json]:
     return f"anchor.switch:{t}:{d}:{payload['reason']}", definition
 
 
+def zhongshu_color(feature: str, entry_direction: int) -> str:
+    return _ZHONGSHU_COLORS[(feature, entry_direction >= 0)]
+
+
+def box_line(
+    feature: str, color: str, start: int, end: int, value: float, direction: int
+) -> Json:
+    """One edge (top at zg, bottom at zd) of a zhongshu box."""
+    return {
+        "type": "polyline",
+        "feature": feature,
+        "points": [{"time": start, "value": value}, {"time": end, "value": value}],
+        "color": color,
+        "lineWidth": 2,
+        "entryDirection": direction,
+    }
+
+
 def zhongshu_pair(feature: str, prefix: str, z: Json) -> list[tuple[str, Json]]:
     """The top and bottom polylines of a zhongshu box (`z` has start/end times, zg, zd and
     entry_direction), ids `{prefix}:top` and `{prefix}:bottom`."""
-    color = _ZHONGSHU_COLORS[(feature, z["entry_direction"] >= 0)]
-    start, end, direction = z["start_time"], z["end_time"], z["entry_direction"]
-    zg, zd = z["zg"], z["zd"]
+    direction = z["entry_direction"]
+    color = zhongshu_color(feature, direction)
+    start, end = z["start_time"], z["end_time"]
     return [
-        (
-            f"{prefix}:top",
-            {
-                "type": "polyline",
-                "feature": feature,
-                "points": [{"time": start, "value": zg}, {"time": end, "value": zg}],
-                "color": color,
-                "lineWidth": 2,
-                "entryDirection": direction,
-            },
-        ),
-        (
-            f"{prefix}:bottom",
-            {
-                "type": "polyline",
-                "feature": feature,
-                "points": [{"time": start, "value": zd}, {"time": end, "value": zd}],
-                "color": color,
-                "lineWidth": 2,
-                "entryDirection": direction,
-            },
-        ),
+        (f"{prefix}:top", box_line(feature, color, start, end, z["zg"], direction)),
+        (f"{prefix}:bottom", box_line(feature, color, start, end, z["zd"], direction)),
     ]
 
 
