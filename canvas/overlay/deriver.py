@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from functools import partial
 from collections.abc import Sequence
 
 import attrs
@@ -44,6 +45,8 @@ from canvas.overlay.structure import (
 NO_VERSIONS: tuple[OverlayVersion, ...] = ()
 NO_PRESENCE: tuple[Presence, ...] = ()
 _NO_PENS: list[Json] = []  # never extended: read only
+# OverlayVersion from a tuple without the named tuple's Python-level __new__ (hot path).
+_version = partial(tuple.__new__, OverlayVersion)
 _ALIVE_IDS = (ZHONGSHU_ALIVE_TOP, ZHONGSHU_ALIVE_BOTTOM)
 _KIND_RANK = {"major": 0, "minor": 1}
 _DIRECTION_RANK = {"resistance": 0, "support": 1}
@@ -96,8 +99,10 @@ class OverlayDeriver:
     _dead_stale: bool = True
     _dead_until: int | None = None
     _dead_shown: list[Json] | None = None
-    _alive_key: tuple | None = None  # what the alive box's latest versions were built from
-    _alive_src: Json | None = None  # the core's alive dict `_alive_key` was read from
+    # What the alive box's latest versions were built from, and the core's alive dict read.
+    _alive_box: tuple[int, float, float, int, str] | None = None
+    _alive_end: int = 0
+    _alive_src: Json | None = None
     _history_put: list[tuple[str, Json]] | None = None  # the history lines last put
     _ticks: deque[tuple[int, Json]] = attrs.Factory(deque)  # the replay's pen-tick states
 
@@ -328,43 +333,44 @@ class OverlayDeriver:
     ) -> None:
         """Put the alive box. It grows every candle, so rather than building both edges and
         comparing them whole with their latest versions, this compares what those were built
-        from (`_alive_key`: start, zg, zd, entry direction, end; after a restore the first
-        box is compared whole). While the core keeps the same alive dict, only its end moves.
-        """
+        from (`_alive_box`: start, zg, zd, entry direction, colour; and `_alive_end`); after a
+        restore the first box is compared whole. While the core keeps the same alive dict,
+        only its end moves."""
         present = self.present
         for iid in _ALIVE_IDS:
             if iid not in present:
                 present.add(iid)
                 presence.append(Presence(iid, t, True))
         end = alive["end_time"]
-        old = self._alive_key
-        if alive is self._alive_src and old is not None:
-            if end == old[4]:
+        box = self._alive_box
+        if alive is self._alive_src and box is not None:
+            if end == self._alive_end:
                 return
-            key = (old[0], old[1], old[2], old[3], end)
             top = bottom = True
         else:
             self._alive_src = alive
-            key = (alive["start_time"], alive["zg"], alive["zd"], alive["entry_direction"], end)
-            if old is None:
-                self._alive_key = key
+            start, direction = alive["start_time"], alive["entry_direction"]
+            new = (start, alive["zg"], alive["zd"], direction, zhongshu_color(ALIVE, direction))
+            self._alive_box = new
+            if box is None:
+                self._alive_end = end
                 for iid, definition in alive_pair(alive):
                     self._put(iid, definition, t, versions, presence)
                 return
-            span = old[0] == key[0] and old[3] == key[3] and old[4] == key[4]
-            top = not span or old[1] != key[1]
-            bottom = not span or old[2] != key[2]
-        self._alive_key = key
-        start, zg, zd, direction, _ = key
-        color = zhongshu_color(ALIVE, direction)
+            span = box[0] == start and box[3] == direction and self._alive_end == end
+            top = not span or box[1] != new[1]
+            bottom = not span or box[2] != new[2]
+            box = new
+        self._alive_end = end
+        start, zg, zd, direction, color = box
         if top:
             definition = box_line(ALIVE, color, start, end, zg, direction)
             self.defs[ZHONGSHU_ALIVE_TOP] = definition
-            versions.append(OverlayVersion(ZHONGSHU_ALIVE_TOP, POLYLINE, t, definition))
+            versions.append(_version((ZHONGSHU_ALIVE_TOP, POLYLINE, t, definition)))
         if bottom:
             definition = box_line(ALIVE, color, start, end, zd, direction)
             self.defs[ZHONGSHU_ALIVE_BOTTOM] = definition
-            versions.append(OverlayVersion(ZHONGSHU_ALIVE_BOTTOM, POLYLINE, t, definition))
+            versions.append(_version((ZHONGSHU_ALIVE_BOTTOM, POLYLINE, t, definition)))
 
     def _put(
         self,
