@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from functools import partial
 from collections.abc import Sequence
@@ -105,6 +106,7 @@ class OverlayDeriver:
     _alive_src: Json | None = None
     _history_put: list[tuple[str, Json]] | None = None  # the history lines last put
     _ticks: deque[tuple[int, Json]] = attrs.Factory(deque)  # the replay's pen-tick states
+    _expire_at: float | None = None  # the oldest window entry's time (None: not known)
 
     @classmethod
     def restore(cls, tf: int, window_candles: int, state: Json) -> OverlayDeriver:
@@ -204,6 +206,7 @@ class OverlayDeriver:
             elif factor == "zhongshu":
                 self.deads.append(ev.payload)
                 self._dead_stale = True
+                self._expire_at = None
             elif factor == "anchor":
                 switches.append(ev.payload)
         pivots.sort(key=_marker_order)
@@ -214,23 +217,50 @@ class OverlayDeriver:
         for p in switches:
             iid, definition = switch_marker(p)
             versions.append(OverlayVersion(iid, MARKER, t, definition))
-        self.switches.extend(switches)
+        if switches:
+            self.switches.extend(switches)
+            self._expire_at = None
         new_pens.sort(key=_chain_order)
         return new_pens, bool(switches)
 
     def _slide(self, bar: Bar, cutoff: int, new_pens: list[Json]) -> bool:
         """Move the §3 window to `bar` and step the zhongshu replay; answers whether the
         anchor's inputs (window pens, switches) changed."""
-        changed = bool(new_pens)
         bars = self.bars
         while bars and bars[0][0] < cutoff:
             bars.popleft()
+        expire = self._expire_at
+        changed = (expire is None or expire < cutoff) and self._expire(cutoff)
+        if new_pens:
+            changed = True
+            self._expire_at = None
+        # Candles before the first window pen never touch the replay, so extending it
+        # equals replaying the window from scratch.
+        t = bar[0]
+        core = self.zhongshu
+        for pen in new_pens:
+            core.pen_step(pen)
+        core.candle_step(t, bar[2], bar[3])
+        if core.formed:
+            core.formed = []
+        if new_pens:
+            self.seen_pens.extend(new_pens)
+            self._ticks.append((t, tick_state(core)))
+        bars.append((t, bar[2], bar[3]))
+        return changed
+
+    def _expire(self, cutoff: int) -> bool:
+        """Drop what left the window (pens, switches, deaths, tick states; the definitions
+        of what cannot be drawn again) and note when the next thing leaves; answers whether
+        the anchor's inputs changed. When a pen left, the replay starts over from the window
+        (§3), up to the previous candle (the caller steps this one like any other)."""
         seen = self.seen_pens
         restart = False
         while seen and seen[0]["visible_time"] < cutoff:
             seen.popleft()
-            restart = changed = True
+            restart = True
         switches = self.switches
+        changed = restart
         while switches and switches[0]["visible_time"] < cutoff:
             self.defs.pop(history_id(switches.popleft()), None)
             changed = True
@@ -243,9 +273,7 @@ class OverlayDeriver:
         while ticks and ticks[0][0] < cutoff:
             ticks.popleft()
         if restart:
-            # The oldest pen left the window: the replay starts over from the window (§3),
-            # up to the previous candle; this one is stepped below like any other.
-            core, redone = replay_zhongshu(list(seen), bars, ticks)
+            core, redone = replay_zhongshu(list(seen), self.bars, ticks)
             if core is not None:
                 self.zhongshu = core
                 ticks.clear()
@@ -253,19 +281,8 @@ class OverlayDeriver:
                 for _ in redone:
                     ticks.popleft()
             ticks.extendleft(reversed(redone))
-        # Candles before the first window pen never touch the replay, so extending it
-        # equals replaying the window from scratch.
-        t = bar[0]
-        core = self.zhongshu
-        for pen in new_pens:
-            core.pen_step(pen)
-        core.candle_step(t, bar[2], bar[3])
-        if core.formed:
-            core.formed = []
-        if new_pens:
-            seen.extend(new_pens)
-            ticks.append((t, tick_state(core)))
-        bars.append((t, bar[2], bar[3]))
+        fronts = [q[0]["visible_time"] for q in (seen, switches, deads) if q]
+        self._expire_at = min(fronts, default=math.inf)
         return changed
 
     def _dead_boxes(
