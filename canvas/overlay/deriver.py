@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from functools import partial
 from collections.abc import Sequence
+from functools import partial
 
 import attrs
 
@@ -37,8 +37,8 @@ from canvas.overlay.structure import (
     AnchorInputs,
     alive_pair,
     anchor_current,
-    history_lines,
     dead_boxes,
+    history_lines,
     replay_zhongshu,
     tick_state,
 )
