@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Protocol
 
@@ -13,6 +14,14 @@ Bar = tuple[int, float, float, float, float, float]
 Json = dict[str, Any]
 # One factor's part of a slice: the window's `(event_key, payload)` events and its head.
 SliceWindow = tuple[Sequence[tuple[str, Json]], Json]
+
+_encode = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+
+
+def dumps(value: object) -> str:
+    """Compact JSON; the ledgers compare texts, so every writer must use this one."""
+    return _encode(value)
+
 
 # Shared "nothing happened" values, so a quiet candle costs no allocation.
 NO_EVENTS: tuple[FactorEvent, ...] = ()

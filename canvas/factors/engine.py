@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import attrs
 
@@ -37,9 +38,11 @@ class FactorEngine:
     head_time: int | None = None  # time of the last candle consumed
     _upstream: dict[str, Sequence[FactorEvent]] = attrs.field(init=False, factory=dict)
     _by_name: dict[str, Factor] = attrs.field(init=False)
+    _steps: tuple[tuple[str, Any], ...] = attrs.field(init=False)  # (name, bound step)
 
     def __attrs_post_init__(self) -> None:
         self._by_name = {f.NAME: f for f in self.factors}
+        self._steps = tuple((f.NAME, f.step) for f in self.factors)
 
     @classmethod
     def create(cls, params: AnalyticsParams, tf: int) -> FactorEngine:
@@ -69,13 +72,13 @@ class FactorEngine:
         deps = self._by_name
         events: Sequence[FactorEvent] = NO_EVENTS
         heads: Sequence[tuple[str, Json]] = NO_HEADS
-        for factor in self.factors:
-            evs, head = factor.step(bar, upstream, deps)
-            upstream[factor.NAME] = evs
+        for name, factor_step in self._steps:
+            evs, head = factor_step(bar, upstream, deps)
+            upstream[name] = evs
             if evs:
                 events = evs if not events else [*events, *evs]
             if head is not None:
-                heads = [(factor.NAME, head)] if not heads else [*heads, (factor.NAME, head)]
+                heads = [(name, head)] if not heads else [*heads, (name, head)]
         return events, heads
 
     def run(self, bars: Iterable[Bar], checkpoint_every: int = 0) -> EngineOutput:

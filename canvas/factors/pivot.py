@@ -112,34 +112,37 @@ class PivotFactor:
         w_maj = self.major
         w_min = self.minor
         size = w_min + 1
-        self.ring_h[j % size] = h
-        self.ring_l[j % size] = lo
+        k = j % size
+        self.ring_h[k] = h
+        self.ring_l[k] = lo
 
         # Push the bar into the four sliding windows; indices advance by one per candle, so
         # at most the front entry can have left its window.
+        gone = j - 2 * w_maj - 1
         dq = self.maj_hi
         while dq and dq[-1][0] < h:
             dq.pop()
         dq.append((h, j))
-        if dq[0][1] == j - 2 * w_maj - 1:
+        if dq[0][1] == gone:
             dq.popleft()
         dq = self.maj_lo
         while dq and dq[-1][0] > lo:
             dq.pop()
         dq.append((lo, j))
-        if dq[0][1] == j - 2 * w_maj - 1:
+        if dq[0][1] == gone:
             dq.popleft()
+        gone = j - 2 * w_min - 1
         dq = self.min_hi
         while dq and dq[-1][0] <= h:
             dq.pop()
         dq.append((h, j))
-        if dq[0][1] == j - 2 * w_min - 1:
+        if dq[0][1] == gone:
             dq.popleft()
         dq = self.min_lo
         while dq and dq[-1][0] >= lo:
             dq.pop()
         dq.append((lo, j))
-        if dq[0][1] == j - 2 * w_min - 1:
+        if dq[0][1] == gone:
             dq.popleft()
 
         events: list[FactorEvent] | None = None

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 import apsw
 import attrs
 
-from canvas.factors.base import FactorEvent, Json
+from canvas.factors.base import FactorEvent, Json, dumps
 from canvas.factors.engine import EngineOutput
 from canvas.factors.registry import event_kind, factor_names
 from canvas.storage.db import register_migrations
@@ -46,14 +46,6 @@ register_migrations(
         """,
     ],
 )
-
-_encode = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
-
-
-def dumps(value: object) -> str:
-    """Compact JSON; the ledger compares texts, so every writer must use this one."""
-    return _encode(value)
-
 
 @attrs.frozen
 class FactorSeriesState:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Sequence
+from functools import partial
 
 import attrs
 
@@ -21,23 +23,32 @@ from canvas.overlay.instructions import (
     ZHONGSHU_ALIVE_TOP,
     OverlayVersion,
     Presence,
+    box_line,
     confirmed_polyline,
     dead_prefix,
     head_polyline,
     history_id,
     marker,
     switch_marker,
+    zhongshu_color,
 )
 from canvas.overlay.structure import (
+    ALIVE,
     AnchorInputs,
     alive_pair,
-    anchor_lines,
+    anchor_current,
     dead_boxes,
+    history_lines,
     replay_zhongshu,
+    tick_state,
 )
 
 NO_VERSIONS: tuple[OverlayVersion, ...] = ()
 NO_PRESENCE: tuple[Presence, ...] = ()
+_NO_PENS: list[Json] = []  # never extended: read only
+# OverlayVersion from a tuple without the named tuple's Python-level __new__ (hot path).
+_version = partial(tuple.__new__, OverlayVersion)
+_ALIVE_IDS = (ZHONGSHU_ALIVE_TOP, ZHONGSHU_ALIVE_BOTTOM)
 _KIND_RANK = {"major": 0, "minor": 1}
 _DIRECTION_RANK = {"resistance": 0, "support": 1}
 
@@ -89,6 +100,13 @@ class OverlayDeriver:
     _dead_stale: bool = True
     _dead_until: int | None = None
     _dead_shown: list[Json] | None = None
+    # What the alive box's latest versions were built from, and the core's alive dict read.
+    _alive_box: tuple[int, float, float, int, str] | None = None
+    _alive_end: int = 0
+    _alive_src: Json | None = None
+    _history_put: list[tuple[str, Json]] | None = None  # the history lines last put
+    _ticks: deque[tuple[int, Json]] = attrs.Factory(deque)  # the replay's pen-tick states
+    _expire_at: float | None = None  # the oldest window entry's time (None: not known)
 
     @classmethod
     def restore(cls, tf: int, window_candles: int, state: Json) -> OverlayDeriver:
@@ -105,7 +123,9 @@ class OverlayDeriver:
             deque((t, h, lo) for t, h, lo in state["bars"]),
             dict(state["pen_head"]),
         )
-        d.zhongshu = replay_zhongshu(list(d.seen_pens), d.bars)
+        core, ticks = replay_zhongshu(list(d.seen_pens), d.bars)
+        d.zhongshu = core or ZhongshuCore()
+        d._ticks = deque(ticks)
         return d
 
     def export_state(self) -> Json:
@@ -128,9 +148,13 @@ class OverlayDeriver:
         t = bar[0]
         self.head_time = t
         versions: list[OverlayVersion] = []
-        updates: list[tuple[str, Json | None]] = []
+        presence: list[Presence] = []
+        put = self._put
         cutoff = t - self.window_candles * self.tf
-        new_pens, new_switches = self._take_events(t, events, versions)
+        if events:
+            new_pens, new_switches = self._take_events(t, events, versions)
+        else:
+            new_pens, new_switches = _NO_PENS, False
         pens = self.pens
         pens_changed = bool(new_pens)
         if new_pens:
@@ -139,7 +163,7 @@ class OverlayDeriver:
             pens.popleft()
             pens_changed = True
         if pens_changed:
-            updates.append((PEN_CONFIRMED, confirmed_polyline(pens)))
+            put(PEN_CONFIRMED, confirmed_polyline(pens), t, versions, presence)
         window_moved = self._slide(bar, cutoff, new_pens) or new_switches
         if window_moved or self._anchor_inputs is None:
             self._anchor_inputs = AnchorInputs.of(self.seen_pens, self.switches)
@@ -148,24 +172,21 @@ class OverlayDeriver:
             self.pen_head = pen_head
             anchor_dirty = True
         if self._dead_stale or (self._dead_until is not None and t > self._dead_until):
-            self._dead_boxes(updates, cutoff, t)
+            self._dead_boxes(cutoff, t, versions, presence)
         alive = self.zhongshu.alive
         if alive is not None:
-            updates += alive_pair(alive)
+            self._put_alive(alive, t, versions, presence)
         elif ZHONGSHU_ALIVE_TOP in self.present:
-            updates += [(ZHONGSHU_ALIVE_TOP, None), (ZHONGSHU_ALIVE_BOTTOM, None)]
+            put(ZHONGSHU_ALIVE_TOP, None, t, versions, presence)
+            put(ZHONGSHU_ALIVE_BOTTOM, None, t, versions, presence)
         if anchor_dirty or self._anchor_dirty:
             self._anchor_dirty = False
-            lines = anchor_lines(self._anchor_inputs, self.pen_head)
-            has_current = bool(lines) and lines[0][0] == ANCHOR_CURRENT
-            updates.append((ANCHOR_CURRENT, lines[0][1] if has_current else None))
-            self._replace_family(updates, "anchor.history", lines)
+            self._anchor(t, versions, presence)
         if pen_head is not None:
-            updates.append((PEN_EXTENDING, head_polyline(PEN_EXTENDING, pen_head.get("extending"))))
-            updates.append((PEN_CANDIDATE, head_polyline(PEN_CANDIDATE, pen_head.get("candidate"))))
-        presence: list[Presence] = []
-        for iid, definition in updates:
-            self._put(iid, definition, t, versions, presence)
+            extending = head_polyline(PEN_EXTENDING, pen_head.get("extending"))
+            put(PEN_EXTENDING, extending, t, versions, presence)
+            candidate = head_polyline(PEN_CANDIDATE, pen_head.get("candidate"))
+            put(PEN_CANDIDATE, candidate, t, versions, presence)
         return versions or NO_VERSIONS, presence or NO_PRESENCE
 
     def _take_events(
@@ -173,8 +194,6 @@ class OverlayDeriver:
     ) -> tuple[list[Json], bool]:
         """Markers to `versions`, window deques extended; answers the new pens (in chain
         order) and whether a switch arrived."""
-        if not events:
-            return [], False
         pivots: list[FactorEvent] = []
         switches: list[Json] = []
         new_pens: list[Json] = []
@@ -187,6 +206,7 @@ class OverlayDeriver:
             elif factor == "zhongshu":
                 self.deads.append(ev.payload)
                 self._dead_stale = True
+                self._expire_at = None
             elif factor == "anchor":
                 switches.append(ev.payload)
         pivots.sort(key=_marker_order)
@@ -197,25 +217,50 @@ class OverlayDeriver:
         for p in switches:
             iid, definition = switch_marker(p)
             versions.append(OverlayVersion(iid, MARKER, t, definition))
-        self.switches.extend(switches)
+        if switches:
+            self.switches.extend(switches)
+            self._expire_at = None
         new_pens.sort(key=_chain_order)
         return new_pens, bool(switches)
 
     def _slide(self, bar: Bar, cutoff: int, new_pens: list[Json]) -> bool:
         """Move the §3 window to `bar` and step the zhongshu replay; answers whether the
         anchor's inputs (window pens, switches) changed."""
-        changed = bool(new_pens)
-        self.seen_pens.extend(new_pens)
-        self.bars.append((bar[0], bar[2], bar[3]))
         bars = self.bars
-        while bars[0][0] < cutoff:
+        while bars and bars[0][0] < cutoff:
             bars.popleft()
+        expire = self._expire_at
+        changed = (expire is None or expire < cutoff) and self._expire(cutoff)
+        if new_pens:
+            changed = True
+            self._expire_at = None
+        # Candles before the first window pen never touch the replay, so extending it
+        # equals replaying the window from scratch.
+        t = bar[0]
+        core = self.zhongshu
+        for pen in new_pens:
+            core.pen_step(pen)
+        core.candle_step(t, bar[2], bar[3])
+        if core.formed:
+            core.formed = []
+        if new_pens:
+            self.seen_pens.extend(new_pens)
+            self._ticks.append((t, tick_state(core)))
+        bars.append((t, bar[2], bar[3]))
+        return changed
+
+    def _expire(self, cutoff: int) -> bool:
+        """Drop what left the window (pens, switches, deaths, tick states; the definitions
+        of what cannot be drawn again) and note when the next thing leaves; answers whether
+        the anchor's inputs changed. When a pen left, the replay starts over from the window
+        (§3), up to the previous candle (the caller steps this one like any other)."""
         seen = self.seen_pens
         restart = False
         while seen and seen[0]["visible_time"] < cutoff:
             seen.popleft()
-            restart = changed = True
+            restart = True
         switches = self.switches
+        changed = restart
         while switches and switches[0]["visible_time"] < cutoff:
             self.defs.pop(history_id(switches.popleft()), None)
             changed = True
@@ -224,22 +269,26 @@ class OverlayDeriver:
             prefix = dead_prefix(deads.popleft())
             self.defs.pop(f"{prefix}:top", None)
             self.defs.pop(f"{prefix}:bottom", None)
+        ticks = self._ticks
+        while ticks and ticks[0][0] < cutoff:
+            ticks.popleft()
         if restart:
-            # The oldest pen left the window: the replay starts over from the window (§3).
-            self.zhongshu = replay_zhongshu(list(seen), bars)
-        else:
-            # Candles before the first window pen never touch the replay, so extending it
-            # equals replaying the window from scratch.
-            core = self.zhongshu
-            for pen in new_pens:
-                core.pen_step(pen)
-            core.candle_step(bar[0], bar[2], bar[3])
-            if core.formed:
-                core.formed = []
+            core, redone = replay_zhongshu(list(seen), self.bars, ticks)
+            if core is not None:
+                self.zhongshu = core
+                ticks.clear()
+            else:
+                for _ in redone:
+                    ticks.popleft()
+            ticks.extendleft(reversed(redone))
+        fronts = [q[0]["visible_time"] for q in (seen, switches, deads) if q]
+        self._expire_at = min(fronts, default=math.inf)
         return changed
 
-    def _dead_boxes(self, updates: list[tuple[str, Json | None]], cutoff: int, t: int) -> None:
-        """Queue the dead boxes when the set of drawn deaths changed (their definitions never
+    def _dead_boxes(
+        self, cutoff: int, t: int, versions: list[OverlayVersion], presence: list[Presence]
+    ) -> None:
+        """Put the dead boxes when the set of drawn deaths changed (their definitions never
         change, so an unchanged set needs nothing)."""
         shown = [
             p
@@ -255,20 +304,90 @@ class OverlayDeriver:
         if old is not None and len(old) == len(shown) and all(a is b for a, b in zip(old, shown)):
             return
         self._dead_shown = shown
-        self._replace_family(updates, "zhongshu.dead", dead_boxes(shown, cutoff, t))
+        boxes = dead_boxes(shown, cutoff, t)
+        self._replace_family("zhongshu.dead", boxes, t, versions, presence)
+
+    def _anchor(self, t: int, versions: list[OverlayVersion], presence: list[Presence]) -> None:
+        """Put `anchor.current` and the `anchor.history` family. History lines mostly are
+        the very definitions last put (see `history_lines`); then there is nothing to do."""
+        inputs = self._anchor_inputs
+        pen_head = self.pen_head
+        current, line = anchor_current(inputs, pen_head)
+        self._put(ANCHOR_CURRENT, line, t, versions, presence)
+        skip = None if current is None else current["start_time"]
+        lines = history_lines(inputs, pen_head, skip)
+        last = self._history_put
+        if (
+            last is not None
+            and len(last) == len(lines)
+            and all(a[1] is b[1] and a[0] == b[0] for a, b in zip(last, lines))
+        ):
+            return
+        self._history_put = lines
+        self._replace_family("anchor.history", lines, t, versions, presence)
 
     def _replace_family(
-        self, updates: list[tuple[str, Json | None]], family: str, derived: list[tuple[str, Json]]
+        self,
+        family: str,
+        derived: list[tuple[str, Json]],
+        t: int,
+        versions: list[OverlayVersion],
+        presence: list[Presence],
     ) -> None:
-        """Queue the family's derived polylines (ids `{family}:...`), and the end of any
-        present one it lacks."""
+        """Put the family's derived polylines (ids `{family}:...`), after ending any present
+        one it lacks."""
         prefix = family + ":"
         mine = [(iid, d) for iid, d in derived if iid.startswith(prefix)]
         ids = {iid for iid, _ in mine}
-        for iid in sorted(self.present):
-            if iid.startswith(prefix) and iid not in ids:
-                updates.append((iid, None))
-        updates.extend(mine)
+        gone = [iid for iid in self.present if iid.startswith(prefix) and iid not in ids]
+        for iid in sorted(gone):
+            self._put(iid, None, t, versions, presence)
+        for iid, definition in mine:
+            self._put(iid, definition, t, versions, presence)
+
+    def _put_alive(
+        self, alive: Json, t: int, versions: list[OverlayVersion], presence: list[Presence]
+    ) -> None:
+        """Put the alive box. It grows every candle, so rather than building both edges and
+        comparing them whole with their latest versions, this compares what those were built
+        from (`_alive_box`: start, zg, zd, entry direction, colour; and `_alive_end`); after a
+        restore the first box is compared whole. While the core keeps the same alive dict,
+        only its end moves."""
+        present = self.present
+        for iid in _ALIVE_IDS:
+            if iid not in present:
+                present.add(iid)
+                presence.append(Presence(iid, t, True))
+        end = alive["end_time"]
+        box = self._alive_box
+        if alive is self._alive_src and box is not None:
+            if end == self._alive_end:
+                return
+            top = bottom = True
+        else:
+            self._alive_src = alive
+            start, direction = alive["start_time"], alive["entry_direction"]
+            new = (start, alive["zg"], alive["zd"], direction, zhongshu_color(ALIVE, direction))
+            self._alive_box = new
+            if box is None:
+                self._alive_end = end
+                for iid, definition in alive_pair(alive):
+                    self._put(iid, definition, t, versions, presence)
+                return
+            span = box[0] == start and box[3] == direction and self._alive_end == end
+            top = not span or box[1] != new[1]
+            bottom = not span or box[2] != new[2]
+            box = new
+        self._alive_end = end
+        start, zg, zd, direction, color = box
+        if top:
+            definition = box_line(ALIVE, color, start, end, zg, direction)
+            self.defs[ZHONGSHU_ALIVE_TOP] = definition
+            versions.append(_version((ZHONGSHU_ALIVE_TOP, POLYLINE, t, definition)))
+        if bottom:
+            definition = box_line(ALIVE, color, start, end, zd, direction)
+            self.defs[ZHONGSHU_ALIVE_BOTTOM] = definition
+            versions.append(_version((ZHONGSHU_ALIVE_BOTTOM, POLYLINE, t, definition)))
 
     def _put(
         self,
@@ -288,6 +407,7 @@ class OverlayDeriver:
             presence.append(Presence(iid, t, True))
         # A reappearing instruction whose definition equals its latest version needs no
         # new version: its definition at t is already that one.
-        if self.defs.get(iid) != definition:
+        old = self.defs.get(iid)
+        if old is not definition and old != definition:
             self.defs[iid] = definition
             versions.append(OverlayVersion(iid, POLYLINE, t, definition))

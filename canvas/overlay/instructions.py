@@ -4,11 +4,12 @@ ZHONGSHU-ANCHOR §3 (zhongshu boxes, anchor markers and polylines) spell them.""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from json.encoder import encode_basestring_ascii
 from typing import NamedTuple
 
 import attrs
 
-from canvas.factors.base import Json
+from canvas.factors.base import Json, dumps
 
 MARKER = "marker"
 POLYLINE = "polyline"
@@ -154,35 +155,33 @@ def switch_marker(payload: Json) -> tuple[str, Json]:
     return f"anchor.switch:{t}:{d}:{payload['reason']}", definition
 
 
+def zhongshu_color(feature: str, entry_direction: int) -> str:
+    return _ZHONGSHU_COLORS[(feature, entry_direction >= 0)]
+
+
+def box_line(
+    feature: str, color: str, start: int, end: int, value: float, direction: int
+) -> Json:
+    """One edge (top at zg, bottom at zd) of a zhongshu box."""
+    return {
+        "type": "polyline",
+        "feature": feature,
+        "points": [{"time": start, "value": value}, {"time": end, "value": value}],
+        "color": color,
+        "lineWidth": 2,
+        "entryDirection": direction,
+    }
+
+
 def zhongshu_pair(feature: str, prefix: str, z: Json) -> list[tuple[str, Json]]:
     """The top and bottom polylines of a zhongshu box (`z` has start/end times, zg, zd and
     entry_direction), ids `{prefix}:top` and `{prefix}:bottom`."""
-    color = _ZHONGSHU_COLORS[(feature, z["entry_direction"] >= 0)]
-    start, end, direction = z["start_time"], z["end_time"], z["entry_direction"]
-    zg, zd = z["zg"], z["zd"]
+    direction = z["entry_direction"]
+    color = zhongshu_color(feature, direction)
+    start, end = z["start_time"], z["end_time"]
     return [
-        (
-            f"{prefix}:top",
-            {
-                "type": "polyline",
-                "feature": feature,
-                "points": [{"time": start, "value": zg}, {"time": end, "value": zg}],
-                "color": color,
-                "lineWidth": 2,
-                "entryDirection": direction,
-            },
-        ),
-        (
-            f"{prefix}:bottom",
-            {
-                "type": "polyline",
-                "feature": feature,
-                "points": [{"time": start, "value": zd}, {"time": end, "value": zd}],
-                "color": color,
-                "lineWidth": 2,
-                "entryDirection": direction,
-            },
-        ),
+        (f"{prefix}:top", box_line(feature, color, start, end, z["zg"], direction)),
+        (f"{prefix}:bottom", box_line(feature, color, start, end, z["zd"], direction)),
     ]
 
 
@@ -235,3 +234,50 @@ def definition_times(definition: Json) -> Sequence[int]:
 def touches(definition: Json, lo: int, hi: int) -> bool:
     """Whether the marker's time or any polyline point lies in [lo, hi] (§5 active_ids)."""
     return any(lo <= t <= hi for t in definition_times(definition))
+
+
+_BOX_KEYS = ("type", "feature", "points", "color", "lineWidth", "entryDirection")
+_POINT_KEYS = ("time", "value")
+
+
+def definition_json(definition: Json) -> str:
+    """The stored text of a definition: exactly `dumps(definition)`. A zhongshu box edge (two
+    new versions every candle while a zhongshu is alive) with int times and direction and
+    finite float values is written from a template, at a fraction of the general encoder's
+    cost (the encoder writes such ints and floats as their `repr` and strings as
+    `encode_basestring_ascii` does); any other shape or type goes to the encoder."""
+    d = definition
+    if len(d) != 6 or tuple(d) != _BOX_KEYS:
+        return dumps(d)
+    points = d["points"]
+    if type(points) is not list or len(points) != 2:
+        return dumps(d)
+    a, b = points
+    if type(a) is not dict or type(b) is not dict:
+        return dumps(d)
+    if tuple(a) != _POINT_KEYS or tuple(b) != _POINT_KEYS:
+        return dumps(d)
+    t0, v0, t1, v1 = a["time"], a["value"], b["time"], b["value"]
+    kind, feature, color, width, direction = (
+        d["type"], d["feature"], d["color"], d["lineWidth"], d["entryDirection"]
+    )
+    if not (
+        type(t0) is int
+        and type(t1) is int
+        and type(width) is int
+        and type(direction) is int
+        and type(v0) is float
+        and type(v1) is float
+        and v0 - v0 == 0.0  # finite
+        and v1 - v1 == 0.0
+        and type(kind) is str
+        and type(feature) is str
+        and type(color) is str
+    ):
+        return dumps(d)
+    s = encode_basestring_ascii
+    return (
+        f'{{"type":{s(kind)},"feature":{s(feature)},'
+        f'"points":[{{"time":{t0},"value":{v0!r}}},{{"time":{t1},"value":{v1!r}}}],'
+        f'"color":{s(color)},"lineWidth":{width},"entryDirection":{direction}}}'
+    )

@@ -17,6 +17,7 @@ from canvas.overlay.instructions import (
     OverlayVersion,
     Presence,
     dead_prefix,
+    definition_json,
     definition_times,
     history_id,
     touches,
@@ -101,28 +102,24 @@ def truncate_head(conn: apsw.Connection, from_time: int) -> int | None:
 def append(
     conn: apsw.Connection, versions: Iterable[OverlayVersion], presence: Iterable[Presence]
 ) -> None:
+    _insert_versions(conn, [(v, definition_json(v.definition)) for v in versions])
+    conn.executemany(
+        "INSERT INTO overlay_presence(instruction_id, visible_time, present) VALUES (?, ?, ?)",
+        [(p.instruction_id, p.visible_time, int(p.present)) for p in presence],
+    )
+
+
+def _insert_versions(conn: apsw.Connection, encoded: Iterable[tuple[OverlayVersion, str]]) -> None:
+    """Insert versions with their definitions' text (`definition_json`)."""
     rows = []
-    for v in versions:
+    for v, text in encoded:
         times = definition_times(v.definition)
-        rows.append(
-            (
-                v.instruction_id,
-                v.kind,
-                v.visible_time,
-                min(times),
-                max(times),
-                dumps(v.definition),
-            )
-        )
+        rows.append((v.instruction_id, v.kind, v.visible_time, min(times), max(times), text))
     conn.executemany(
         "INSERT INTO overlay_versions"
         "(instruction_id, kind, visible_time, time_lo, time_hi, definition)"
         " VALUES (?, ?, ?, ?, ?, ?)",
         rows,
-    )
-    conn.executemany(
-        "INSERT INTO overlay_presence(instruction_id, visible_time, present) VALUES (?, ?, ?)",
-        [(p.instruction_id, p.visible_time, int(p.present)) for p in presence],
     )
 
 
@@ -145,7 +142,8 @@ def replace_after(
         " WHERE visible_time > ? ORDER BY version_id",
         (lo,),
     ).fetchall()
-    new = [(v.instruction_id, v.kind, v.visible_time, dumps(v.definition)) for v in versions]
+    texts = [definition_json(v.definition) for v in versions]
+    new = [(v.instruction_id, v.kind, v.visible_time, text) for v, text in zip(versions, texts)]
     first: int | None = None
     for i in range(max(len(old), len(new))):
         a = old[i] if i < len(old) else None
@@ -155,7 +153,7 @@ def replace_after(
             break
     if first is not None:
         conn.execute("DELETE FROM overlay_versions WHERE visible_time >= ?", (first,))
-        append(conn, [v for v in versions if v.visible_time >= first], [])
+        _insert_versions(conn, [(v, t) for v, t in zip(versions, texts) if v.visible_time >= first])
     old_presence = set(
         conn.execute(
             "SELECT instruction_id, visible_time, present FROM overlay_presence"

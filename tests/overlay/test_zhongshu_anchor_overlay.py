@@ -12,6 +12,7 @@ from overlay_support import TF, flat, new_series, wave_params_st, waves
 from canvas.factors.base import AnalyticsParams
 from canvas.factors.engine import FactorEngine
 from canvas.overlay.deriver import OverlayDeriver
+from canvas.overlay.structure import replay_zhongshu, tick_state
 
 W1 = AnalyticsParams(pivot_window_major=1, pivot_window_minor=1)
 Z1 = flat([5, 1, 10, 4, 8, 3, 3.5, 9, 8.5, 12, 11, 13, 12])
@@ -221,3 +222,28 @@ def test_restore_then_continue_on_waves(bars, params, cut):
         evs, changed = engine.step(b)
         got += deriver.step(b, evs, dict(changed).get("pen"))[0]
     assert got == whole
+
+
+@settings(max_examples=100, deadline=None)
+@given(waves(120), wave_params_st, st.integers(1, 4))
+def test_replay_that_meets_a_known_one_ends_like_a_full_replay(bars, params, cut):
+    """The deriver's restart stops where a replay from a later pen meets the running one
+    (same future-relevant state at a pen tick); the end state must be the full replay's."""
+    engine = FactorEngine.create(params, TF)
+    pens = [e.payload for b in bars for e in engine.step(b)[0] if e.factor == "pen"]
+    rows = [(b[0], b[2], b[3]) for b in bars]
+    whole, ticks = replay_zhongshu(pens, rows)
+    times = sorted({p["visible_time"] for p in pens})
+    if len(times) <= cut:
+        return
+    later = [p for p in pens if p["visible_time"] >= times[cut]]
+    full, full_ticks = replay_zhongshu(later, rows)
+    core, redone = replay_zhongshu(later, rows, ticks[cut:])
+    assert redone == full_ticks[: len(redone)]
+    if core is None:
+        # Met: from there on the later replay's tick states are the earlier one's.
+        assert full_ticks[len(redone) :] == ticks[cut + len(redone) :]
+        assert tick_state(full) == tick_state(whole)
+        assert (full.alive, full.pending) == (whole.alive, whole.pending)
+    else:
+        assert tick_state(core) == tick_state(full) and redone == full_ticks
