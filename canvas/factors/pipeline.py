@@ -22,8 +22,6 @@ from canvas.overlay.deriver import OverlayDeriver
 from canvas.overlay.replies import build_delta, build_frame
 from canvas.storage import candle_ledger
 
-# Importing this module imports both stores, which registers the `factors` and `overlay`
-# migrations: do it before `open_db` opens a series database.
 FACTOR_STEP = "factor.ingest_closed"
 OVERLAY_STEP = "overlay.ingest_closed"
 
