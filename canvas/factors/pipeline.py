@@ -83,6 +83,13 @@ class SeriesAnalytics:
         return self._overlay.head_time
 
     @property
+    def is_loaded(self) -> bool:
+        """The factor engine and overlay deriver are in memory, so the next append runs both
+        steps without first rebuilding them from stored state (a restart or a failed step
+        drops them; the next step reloads them)."""
+        return self._engine is not None and self._deriver is not None
+
+    @property
     def stored_logic_hash(self) -> str | None:
         return self._factor.logic_hash
 

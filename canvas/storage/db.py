@@ -34,6 +34,8 @@ def series_id_from_path(path: Path) -> str:
 
 
 LEDGER_CACHE_KIB = 1024
+# How long a statement waits for another connection's lock before SQLITE_BUSY.
+BUSY_TIMEOUT_MS = 5000
 
 
 def open_db(
@@ -43,11 +45,11 @@ def open_db(
     to date; a read-only open never migrates."""
     if readonly:
         conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-        conn.setbusytimeout(5000)
+        conn.setbusytimeout(BUSY_TIMEOUT_MS)
         return conn
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = apsw.Connection(str(path))
-    conn.setbusytimeout(5000)
+    conn.setbusytimeout(BUSY_TIMEOUT_MS)
     conn.execute("PRAGMA journal_mode=WAL")
     # NORMAL in WAL mode survives a process crash (kill -9: the WAL is in the OS page cache)
     # but can lose the last commits on power loss. FULL would cost about a third of the
