@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from overlay_reference import ref_catalog
-from overlay_support import TF, flat, new_series, wave_params_st, waves
+from overlay_support import TF, derive_restored_at, flat, new_series, wave_params_st, waves
 
 from canvas.factors.base import AnalyticsParams
 from canvas.factors.engine import FactorEngine
@@ -211,13 +209,4 @@ def test_matches_brute_force_on_waves(bars, params):
 @given(waves(50), wave_params_st, st.integers(0, 50))
 def test_restore_then_continue_on_waves(bars, params, cut):
     whole, *_ = derive(bars, params)
-    engine = FactorEngine.create(params, TF)
-    deriver = OverlayDeriver(TF, params.overlay_window_candles)
-    got = []
-    for i, b in enumerate(bars):
-        if i == cut:
-            state = json.loads(json.dumps(deriver.export_state()))
-            deriver = OverlayDeriver.restore(TF, params.overlay_window_candles, state)
-        evs, changed = engine.step(b)
-        got += deriver.step(b, evs, dict(changed).get("pen"))[0]
-    assert got == whole
+    assert derive_restored_at(bars, params, cut) == whole
