@@ -67,6 +67,24 @@ def append(conn: apsw.Connection, sa: SeriesAnalytics, bars: list[Bar]) -> int |
     return sa.after_store(min(b[0] for b in bars))
 
 
+def derive(bars: list[Bar], params: AnalyticsParams, tf: int = TF, deriver=None) -> tuple:
+    """Run the engine and the deriver over `bars`: (versions, presence, events, pen heads by
+    candle time, the deriver)."""
+    engine = FactorEngine.create(params, tf)
+    deriver = deriver or OverlayDeriver(tf, params.overlay_window_candles)
+    versions, presence, events, heads = [], [], [], {}
+    for b in bars:
+        evs, changed = engine.step(b)
+        events += evs
+        pen_head = dict(changed).get("pen")
+        if pen_head is not None:
+            heads[b[0]] = pen_head
+        v, p = deriver.step(b, evs, pen_head)
+        versions += v
+        presence += p
+    return versions, presence, events, heads, deriver
+
+
 def derive_restored_at(bars: list[Bar], params: AnalyticsParams, cut: int) -> list:
     """The overlay versions the deriver emits over `bars` when, before bar `cut`, it is
     exported and restored through JSON (as a restart does)."""

@@ -6,27 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from overlay_reference import ref_catalog
-from overlay_support import TF, derive_restored_at, flat, params_st, walks
+from overlay_support import TF, derive, derive_restored_at, flat, params_st, walks
 
 from canvas.factors.base import AnalyticsParams
-from canvas.factors.engine import FactorEngine
-from canvas.overlay.deriver import OverlayDeriver
-
-
-def derive(bars, params, deriver=None):
-    engine = FactorEngine.create(params, TF)
-    deriver = deriver or OverlayDeriver(TF, params.overlay_window_candles)
-    versions, presence, events, heads = [], [], [], {}
-    for b in bars:
-        evs, changed = engine.step(b)
-        events += evs
-        pen_head = dict(changed).get("pen")
-        if pen_head is not None:
-            heads[b[0]] = pen_head
-        v, p = deriver.step(b, evs, pen_head)
-        versions += v
-        presence += p
-    return versions, presence, events, heads, deriver
 
 
 VECTOR = flat([2, 4, 1, 5, 2, 3])
