@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
+import json
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from overlay_reference import ref_catalog
-from overlay_support import (
-    TF,
-    derive,
-    derive_restored_at,
-    flat,
-    new_series,
-    wave_params_st,
-    waves,
-)
+from overlay_support import TF, flat, new_series, wave_params_st, waves
 
 from canvas.factors.base import AnalyticsParams
+from canvas.factors.engine import FactorEngine
+from canvas.overlay.deriver import OverlayDeriver
 
 W1 = AnalyticsParams(pivot_window_major=1, pivot_window_minor=1)
 Z1 = flat([5, 1, 10, 4, 8, 3, 3.5, 9, 8.5, 12, 11, 13, 12])
 Z2 = flat([5, 1, 10, 0.5, 8, 3, 3.5, 9, 8.5, 12, 11, 13, 12])
 ALIVE_UP = "rgba(22,163,74,0.72)"
+
+
+def derive(bars, params=W1, tf=TF):
+    engine = FactorEngine.create(params, tf)
+    deriver = OverlayDeriver(tf, params.overlay_window_candles)
+    versions, presence, events, heads = [], [], [], {}
+    for b in bars:
+        evs, changed = engine.step(b)
+        events += evs
+        pen_head = dict(changed).get("pen")
+        if pen_head is not None:
+            heads[b[0]] = pen_head
+        v, p = deriver.step(b, evs, pen_head)
+        versions += v
+        presence += p
+    return versions, presence, events, heads, deriver
 
 
 def by_id(versions, prefix):
@@ -39,7 +51,7 @@ def box(feature, start, end, value, color):
 
 
 def test_z1_alive_box_each_candle_then_dead_box():
-    versions, presence, *_ = derive(Z1, W1)
+    versions, presence, *_ = derive(Z1)
     assert by_id(versions, "zhongshu.alive:top") == [
         (t, box("zhongshu.alive", 120, t, 8.0, ALIVE_UP)) for t in (420, 480, 540, 600)
     ]
@@ -95,7 +107,7 @@ def test_z1_alive_box_each_candle_then_dead_box():
 
 
 def test_z1_write_order_within_a_candle():
-    versions, *_ = derive(Z1, W1)
+    versions, *_ = derive(Z1)
     at_660 = [v.instruction_id for v in versions if v.visible_time == 660]
     assert at_660 == [
         "pivot.major:600:resistance:1",
@@ -114,7 +126,7 @@ def test_z1_write_order_within_a_candle():
 
 
 def test_z2_anchor_current_dashed_then_solid_and_history_from_540():
-    versions, *_ = derive(Z2, W1)
+    versions, *_ = derive(Z2)
     current = [(t, d["points"], d.get("lineStyle")) for t, d in by_id(versions, "anchor.current")]
     leg = [{"time": 180, "value": 10.0}, {"time": 240, "value": 0.5}]
     assert current == [
@@ -199,4 +211,13 @@ def test_matches_brute_force_on_waves(bars, params):
 @given(waves(50), wave_params_st, st.integers(0, 50))
 def test_restore_then_continue_on_waves(bars, params, cut):
     whole, *_ = derive(bars, params)
-    assert derive_restored_at(bars, params, cut) == whole
+    engine = FactorEngine.create(params, TF)
+    deriver = OverlayDeriver(TF, params.overlay_window_candles)
+    got = []
+    for i, b in enumerate(bars):
+        if i == cut:
+            state = json.loads(json.dumps(deriver.export_state()))
+            deriver = OverlayDeriver.restore(TF, params.overlay_window_candles, state)
+        evs, changed = engine.step(b)
+        got += deriver.step(b, evs, dict(changed).get("pen"))[0]
+    assert got == whole
