@@ -27,7 +27,8 @@ from canvas.storage.db import BUSY_TIMEOUT_MS, open_db, series_db_path
 
 # Base minutes read per step when a derived series is first filled from its base.
 FILL_CHUNK_MINUTES = 100_000
-# Appends of at most this many candles to a caught-up series run on the event loop.
+# Appends of at most this many candles to a caught-up series run on the event loop (see
+# is_small_append for the other conditions).
 INLINE_MAX_ROWS = 4
 
 # A read or command over a series' analytics (a SeriesAnalytics in the server).
