@@ -23,7 +23,7 @@ SID = "binance:spot:BTC/USDT:1m"
 LATEST = {component: len(steps) for component, steps in LEDGER_SCHEMA}
 # A ledger written by the code before the schema was explicit (migrations registered at
 # import time): 120 one-minute candles with their factor ledger and overlay catalog.
-OLD_LEDGER = Path(__file__).parent / "data" / "ledger_rev3.sqlite.gz"
+OLD_LEDGER = Path(__file__).parent / "fixtures" / "ledger_rev3.sqlite.gz"
 
 
 def versions(conn: apsw.Connection) -> dict[str, int]:
