@@ -252,11 +252,13 @@ class SeriesActor:
                 if self.ledger.is_small_append(rows):
                     # A few candles appended at the head of a caught-up series: the whole
                     # pipeline takes ~0.1-0.3 ms, less than a thread hand-off costs the loop.
-                    changed_from, rewind, failure = self.ledger.store_and_analyse(rows)
+                    # It never waits for a lock there: what met one runs in the worker.
+                    result = self.ledger.store_and_analyse_inline(rows)
+                    if callable(result):
+                        result = await self._db(result)
                 else:
-                    changed_from, rewind, failure = await self._db(
-                        self.ledger.store_and_analyse, rows
-                    )
+                    result = await self._db(self.ledger.store_and_analyse, rows)
+                changed_from, rewind, failure = result
             finally:
                 self._sync_heads()
             if changed_from is not None:

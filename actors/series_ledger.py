@@ -1,12 +1,14 @@
 """The ledger work of one series actor: synchronous SQLite steps over the series' own file.
 
 `SeriesLedger` owns the connection and the analytics. Its methods block (they run in the
-actor's worker thread, one at a time), except `store_and_analyse` for a small append, which
-the actor runs on the event loop (see `is_small_append`). Only the series actor calls it.
+actor's worker thread, one at a time), except `store_and_analyse_inline` for a small append,
+which the actor runs on the event loop (see `is_small_append`) and which never waits for a
+lock. Only the series actor calls it.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -21,15 +23,18 @@ from canvas.replay import plan
 from canvas.rollup import rollup
 from canvas.series_id import SeriesId
 from canvas.storage import candle_ledger as ledger
-from canvas.storage.db import open_db, series_db_path
+from canvas.storage.db import BUSY_TIMEOUT_MS, open_db, series_db_path
 
 # Base minutes read per step when a derived series is first filled from its base.
 FILL_CHUNK_MINUTES = 100_000
-# Appends of at most this many candles to a caught-up series run on the event loop.
+# Appends of at most this many candles to a caught-up series run on the event loop (see
+# is_small_append for the other conditions).
 INLINE_MAX_ROWS = 4
 
 # A read or command over a series' analytics (a SeriesAnalytics in the server).
 AnalyticsRead = Callable[[Any], Any]
+# What the ingest pipeline answers: (changed_from, rewind_from, PipelineFailed or None).
+PipelineResult = tuple[int | None, int | None, Any]
 
 
 def read_rollup(data_dir: str, base: SeriesId, tf: int, lo: int, hi: int) -> list[Row]:
@@ -144,9 +149,14 @@ class SeriesLedger:
         return changed[0][0]
 
     def is_small_append(self, rows: list[Row]) -> bool:
-        """A few candles after the head of a caught-up series (cheap enough for the loop)."""
+        """A few candles after the head of a caught-up series whose analytics are loaded
+        (cheap enough for the loop: nothing to reload from stored state first)."""
         head = self.store_head
         if self.conn is None or head is None or len(rows) > INLINE_MAX_ROWS or rows[0][0] <= head:
+            return False
+        if self.analytics_factory is not None and not (
+            self.analytics is not None and self.analytics.is_loaded
+        ):
             return False
         return self.heads_caught_up()
 
@@ -155,18 +165,45 @@ class SeriesLedger:
         head = self.store_head
         return a is None or (a.factor_head_time == head and a.overlay_head_time == head)
 
-    def store_and_analyse(self, rows: list[Row]) -> tuple[int | None, int | None, Any]:
+    def store_and_analyse(self, rows: list[Row]) -> PipelineResult:
         """Store (own transaction), then the factor and overlay steps; one worker-thread hop.
 
         Returns (changed_from, rewind_from, PipelineFailed or None).
         """
         changed_from = self.store(rows)
+        return (changed_from, *self.analyse(changed_from))
+
+    def analyse(self, changed_from: int | None) -> tuple[int | None, Any]:
+        """The factor and overlay steps after a committed store: (rewind_from, failure)."""
         if self.analytics is None:
-            return changed_from, None, None
+            return None, None
         try:
-            return changed_from, self.analytics.after_store(changed_from), None
+            return self.analytics.after_store(changed_from), None
         except PipelineFailed as exc:
-            return changed_from, None, exc
+            return None, exc
+
+    def store_and_analyse_inline(
+        self, rows: list[Row]
+    ) -> PipelineResult | Callable[[], PipelineResult]:
+        """`store_and_analyse` for a small append on the event loop, which must never wait
+        for a lock: with a zero busy timeout, a ledger another connection is writing answers
+        SQLITE_BUSY at once. Answers the result, or the rest of the work (a call for the
+        worker thread, which waits as usual) when a step met the lock: the whole pipeline
+        when the store did (nothing was written), else the steps after the committed store.
+        """
+        self.conn.setbusytimeout(0)
+        try:
+            try:
+                changed_from = self.store(rows)
+            except apsw.BusyError:
+                return functools.partial(self.store_and_analyse, rows)
+            rewind, failure = self.analyse(changed_from)
+            if failure is not None and isinstance(failure.__cause__, apsw.BusyError):
+                # The failed step kept its pending work: analysing "no new change" redoes it.
+                return lambda: (changed_from, *self.analyse(None))
+            return changed_from, rewind, failure
+        finally:
+            self.conn.setbusytimeout(BUSY_TIMEOUT_MS)
 
     def catch_up(self) -> int | None:
         """Bring lagging factor/overlay heads to the store head; returns a rewind time."""

@@ -4,7 +4,7 @@ at a bounded rate and renewed before the exchange's 24-hour limit (CONTRACT §8 
 
 Each connection has one reader task that dispatches by stream name into per-series leases
 (bounded channels, never waited on), and one control task that sends join/leave batches at
-most `control_per_second` times a second. Jobs (actors/ingest.py) own the leases.
+most `control_per_second` times a second. Jobs (actors/ingest_jobs.py) own the leases.
 """
 
 from __future__ import annotations

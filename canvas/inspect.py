@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -19,6 +18,7 @@ from canvas import health
 from canvas.errors import InvalidSeriesId
 from canvas.series_id import SeriesId
 from canvas.storage.db import open_db, series_id_from_path
+from canvas.text_table import Column, ago, cell_text, duration, iso_utc, render_table
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_WATCH_S = 2.0
@@ -39,66 +39,6 @@ class InspectError(Exception):
 
     The message is one line meant for the operator.
     """
-
-
-# ---- text tables --------------------------------------------------------------------------
-
-
-@attrs.frozen
-class Column:
-    """One table column: a title and whether its cells align right (numbers)."""
-
-    title: str
-    right: bool = False
-
-
-def render_table(columns: Sequence[Column], rows: Iterable[Sequence[str]]) -> str:
-    """A plain-text table: a header line, then one line per row, columns two spaces apart."""
-    cells = [[c.title for c in columns], *[list(r) for r in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    lines = []
-    for row in cells:
-        parts = [
-            cell.rjust(w) if col.right else cell.ljust(w)
-            for cell, w, col in zip(row, widths, columns)
-        ]
-        lines.append("  ".join(parts).rstrip())
-    return "\n".join(lines)
-
-
-def iso_utc(unix_seconds: float | None) -> str:
-    """`2025-01-01T00:00:00Z`, or `-` for None."""
-    if unix_seconds is None:
-        return "-"
-    stamp = dt.datetime.fromtimestamp(unix_seconds, dt.UTC)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def duration(seconds: float | None) -> str:
-    """`45s`, `12m`, `3h05m`, `2d04h`; `-` for None."""
-    if seconds is None:
-        return "-"
-    s = round(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s" if s % 60 else f"{s // 60}m"
-    if s < 86400:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
-
-
-def _ago(t: float | None, now: float) -> str:
-    return "-" if t is None else f"{duration(max(0.0, now - t))} ago"
-
-
-def _text(value: object, width: int | None = None) -> str:
-    if value is None:
-        return "-"
-    text = str(value).replace("\n", " ")
-    if width is not None and len(text) > width:
-        return text[: width - 1] + "…"
-    return text
 
 
 # ---- live: a running server ---------------------------------------------------------------
@@ -181,31 +121,31 @@ def render_ingest_state(snapshot: dict[str, Any], url: str) -> str:
 def _job_row(job: dict[str, Any], now: float) -> list[str]:
     retry = job.get("next_retry_in_s")
     return [
-        _text(job.get("series_id")),
-        _text(job.get("source")),
-        _text(job.get("state")),
+        cell_text(job.get("series_id")),
+        cell_text(job.get("source")),
+        cell_text(job.get("state")),
         "yes" if job.get("pinned") else "no",
-        _text(job.get("refcount")),
-        _ago(job.get("started_at"), now),
-        _ago(job.get("last_message_at"), now),
-        _text(job.get("crashes")),
+        cell_text(job.get("refcount")),
+        ago(job.get("started_at"), now),
+        ago(job.get("last_message_at"), now),
+        cell_text(job.get("crashes")),
         "-" if retry is None else f"{retry:.1f}s",
-        _text(job.get("last_error"), ERROR_WIDTH),
+        cell_text(job.get("last_error"), ERROR_WIDTH),
     ]
 
 
 def _series_row(entry: dict[str, Any]) -> list[str]:
     return [
-        _text(entry.get("series_id")),
-        _text(entry.get("state")),
-        _text(entry.get("mailbox_depth")),
+        cell_text(entry.get("series_id")),
+        cell_text(entry.get("state")),
+        cell_text(entry.get("mailbox_depth")),
         iso_utc(entry.get("store_head_time")),
         iso_utc(entry.get("factor_head_time")),
         iso_utc(entry.get("overlay_head_time")),
-        _text(entry.get("subscribers")),
-        _text(entry.get("lagging_subscribers")),
-        _text(entry.get("crashes")),
-        _text(entry.get("last_error"), ERROR_WIDTH),
+        cell_text(entry.get("subscribers")),
+        cell_text(entry.get("lagging_subscribers")),
+        cell_text(entry.get("crashes")),
+        cell_text(entry.get("last_error"), ERROR_WIDTH),
     ]
 
 
@@ -311,7 +251,7 @@ def render_data_dir(data_dir: Path, summaries: Sequence[SeriesSummary]) -> str:
     broken = [s for s in summaries if s.error is not None]
     if broken:
         out += ["", f"Unreadable ({len(broken)})"]
-        out += [f"  {s.series_id}: {_text(s.error, 2 * ERROR_WIDTH)}" for s in broken]
+        out += [f"  {s.series_id}: {cell_text(s.error, 2 * ERROR_WIDTH)}" for s in broken]
     return "\n".join(out)
 
 
@@ -329,7 +269,7 @@ def _summary_row(s: SeriesSummary) -> list[str]:
         duration(s.max_gap_seconds),
         iso_utc(s.factor_head_time),
         iso_utc(s.overlay_head_time),
-        _text(s.logic_hash, HASH_WIDTH),
+        cell_text(s.logic_hash, HASH_WIDTH),
     ]
 
 

@@ -23,8 +23,8 @@ _TIMER_SUFFIXES = ("", "_bucket", "_count", "_sum")
 BUCKETS_MS = (0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 10000.0)
 
 
-class Counter:
-    """A monotonically increasing value; `inc` is a single float add."""
+class _Value:
+    """One labelled float (the state of a counter or a gauge); `inc` is a single float add."""
 
     __slots__ = ("key", "labels", "name", "value")
 
@@ -38,22 +38,19 @@ class Counter:
         self.value += amount
 
 
-class Gauge:
+class Counter(_Value):
+    """A monotonically increasing value."""
+
+    __slots__ = ()
+
+
+class Gauge(_Value):
     """A value that is set, or moved up and down."""
 
-    __slots__ = ("key", "labels", "name", "value")
-
-    def __init__(self, name: str, labels: tuple[tuple[str, str], ...], key: str) -> None:
-        self.name = name
-        self.labels = labels
-        self.key = key
-        self.value = 0.0
+    __slots__ = ()
 
     def set(self, value: float) -> None:
         self.value = value
-
-    def inc(self, amount: float = 1.0) -> None:
-        self.value += amount
 
     def dec(self, amount: float = 1.0) -> None:
         self.value -= amount

@@ -16,7 +16,7 @@ from hypercorn.trio import serve as hypercorn_serve
 
 from actors.coverage import CoverageService
 from actors.directory import Directory
-from actors.ingest import IngestJobs, IngestSupervisor
+from actors.ingest_jobs import IngestJobs, IngestSupervisor
 from actors.replay_jobs import ReplayRunner
 from actors.restart import RestartPolicy
 from actors.rollup import RollupQueue, RollupService

@@ -10,20 +10,18 @@ import apsw
 import attrs
 
 from canvas.errors import LedgerOutOfSync, NoData, PipelineFailed, StaleFactorLogic
-from canvas.factors import ingest as factor_ingest
+from canvas.factors import factor_step
 from canvas.factors import store as factor_store
 from canvas.factors.base import AnalyticsParams, Json
 from canvas.factors.engine import FactorEngine
 from canvas.factors.registry import factor_names, logic_hash
 from canvas.factors.slices import build_slices, empty_slices
-from canvas.overlay import ingest as overlay_ingest
+from canvas.overlay import overlay_step
 from canvas.overlay import store as overlay_store
 from canvas.overlay.deriver import OverlayDeriver
 from canvas.overlay.replies import build_delta, build_frame
 from canvas.storage import candle_ledger
 
-# Importing this module imports both stores, which registers the `factors` and `overlay`
-# migrations: do it before `open_db` opens a series database.
 FACTOR_STEP = "factor.ingest_closed"
 OVERLAY_STEP = "overlay.ingest_closed"
 
@@ -52,7 +50,7 @@ class SeriesAnalytics:
     series_id: str
     tf: int
     params: AnalyticsParams
-    checkpoint_every: int = attrs.field(default=factor_ingest.CHECKPOINT_EVERY, kw_only=True)
+    checkpoint_every: int = attrs.field(default=factor_step.CHECKPOINT_EVERY, kw_only=True)
     fault_hook: Callable[[str], None] | None = attrs.field(default=None, kw_only=True)
 
     _factor: factor_store.FactorSeriesState = attrs.field(init=False)
@@ -83,6 +81,13 @@ class SeriesAnalytics:
         if self._overlay.params != self._overlay_params():
             return None
         return self._overlay.head_time
+
+    @property
+    def is_loaded(self) -> bool:
+        """The factor engine and overlay deriver are in memory, so the next append runs both
+        steps without first rebuilding them from stored state (a restart or a failed step
+        drops them; the next step reloads them)."""
+        return self._engine is not None and self._deriver is not None
 
     @property
     def stored_logic_hash(self) -> str | None:
@@ -157,7 +162,7 @@ class SeriesAnalytics:
         if head is not None and head >= store_head and (dirty is None or dirty > head):
             return None
         with self.conn:
-            step = factor_ingest.advance(
+            step = factor_step.advance(
                 self.conn,
                 engine=self._engine,
                 state=state,
@@ -172,7 +177,7 @@ class SeriesAnalytics:
         self._apply_factor(step)
         return step.rewind_from
 
-    def _apply_factor(self, step: factor_ingest.FactorStep) -> None:
+    def _apply_factor(self, step: factor_step.FactorStep) -> None:
         self._engine = step.engine
         self._factor = step.state
         if step.overlay_head != self._overlay.head_time:
@@ -183,7 +188,7 @@ class SeriesAnalytics:
         if factor_head is None or self.overlay_head_time == factor_head:
             return
         with self.conn:
-            step = overlay_ingest.derive(
+            step = overlay_step.derive(
                 self.conn,
                 deriver=self._deriver,
                 state=self._overlay,
@@ -204,7 +209,7 @@ class SeriesAnalytics:
             raise NoData()
         try:
             with self.conn:
-                step = factor_ingest.rebuild(
+                step = factor_step.rebuild(
                     self.conn,
                     params=self.params,
                     tf=self.tf,
@@ -214,7 +219,7 @@ class SeriesAnalytics:
                 )
                 overlay = None
                 if include_overlay:
-                    overlay = overlay_ingest.derive(
+                    overlay = overlay_step.derive(
                         self.conn,
                         deriver=None,
                         state=overlay_store.OverlaySeriesState(None, None),

@@ -11,11 +11,9 @@ import attrs
 from canvas.factors.base import FactorEvent, Json, dumps
 from canvas.factors.engine import EngineOutput
 from canvas.factors.registry import event_kind, factor_names
-from canvas.storage.db import register_migrations
 
-register_migrations(
-    "factors",
-    [
+# The `factors` component's numbered migrations (applied by canvas.storage.ledger_schema).
+MIGRATIONS: tuple[str, ...] = (
         # Events are final once visible (late data aside); `event_key` starts with the kind.
         """
         CREATE TABLE factor_events (
@@ -44,7 +42,6 @@ register_migrations(
             engine_state TEXT NOT NULL
         ) WITHOUT ROWID;
         """,
-    ],
 )
 
 @attrs.frozen

@@ -23,11 +23,9 @@ from canvas.overlay.instructions import (
     touches,
 )
 from canvas.storage import candle_ledger
-from canvas.storage.db import register_migrations
 
-register_migrations(
-    "overlay",
-    [
+# The `overlay` component's numbered migrations (applied by canvas.storage.ledger_schema).
+MIGRATIONS: tuple[str, ...] = (
         # AUTOINCREMENT: ids of versions deleted by a rewind are never handed out again, so a
         # client cursor past them still sees every re-derived version (§5).
         # time_lo/time_hi bound the definition's times; markers are found by time through
@@ -59,7 +57,6 @@ register_migrations(
             params TEXT NOT NULL
         );
         """,
-    ],
 )
 
 

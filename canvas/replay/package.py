@@ -10,7 +10,7 @@ import attrs
 
 from canvas.factors.base import Bar, Json
 from canvas.factors.registry import factor_names
-from canvas.replay.draw import PresenceRow, draw_timeline
+from canvas.replay.draw import DrawTimeline, PresenceRow, draw_timeline
 from canvas.replay.snapshots import EventRow, HeadRow, SnapshotRecord, record_snapshots
 
 SCHEMA_VERSION = 1
@@ -164,30 +164,45 @@ def build_package(
             "kline": [dict(zip(KLINE_KEYS, b, strict=True)) for b in bars[start:end]],
             "draw_catalog_base": sorted(latest.values(), key=lambda e: e["version_id"]),
             "draw_catalog_patch": list(catalog[swept : draw.visible[end - 1]]),
-            "draw_active_checkpoints": [
-                {"at_idx": i, "active_ids": draw.checkpoints[i]}
-                for i in range(start, end)
-                if i in draw.checkpoints
-            ],
-            "draw_active_diffs": [
-                {"at_idx": i, "add_ids": draw.diffs[i][0], "remove_ids": draw.diffs[i][1]}
-                for i in range(start + 1, end)
-                if i in draw.diffs
-            ],
+            **_draw_active(draw, start, end),
         }
-        parts = []
-        for i in chosen:
-            text = record_json.get(i)
-            if text is None:
-                text = record_json[i] = dumps(records[i].as_json())
-            parts.append(text)
-        snapshots = "[" + ",".join(parts) + "]"
+        snapshots = _snapshots_json(chosen, records, record_json)
         windows.append(
             PackageWindow(index, dumps(window).encode("utf-8"), snapshots.encode("utf-8"))
         )
         if progress is not None:
             progress()
     return Package(metadata(spec, bars, records), windows)
+
+
+def _draw_active(draw: DrawTimeline, start: int, end: int) -> Json:
+    """A window's active-set checkpoints and diffs (§7.5), by candle index."""
+    return {
+        "draw_active_checkpoints": [
+            {"at_idx": i, "active_ids": draw.checkpoints[i]}
+            for i in range(start, end)
+            if i in draw.checkpoints
+        ],
+        "draw_active_diffs": [
+            {"at_idx": i, "add_ids": draw.diffs[i][0], "remove_ids": draw.diffs[i][1]}
+            for i in range(start + 1, end)
+            if i in draw.diffs
+        ],
+    }
+
+
+def _snapshots_json(
+    chosen: Sequence[int], records: Sequence[SnapshotRecord], cache: dict[int, str]
+) -> str:
+    """The JSON array of the chosen records; each record is encoded once per package (a
+    baseline record recurs in every later window)."""
+    parts = []
+    for i in chosen:
+        text = cache.get(i)
+        if text is None:
+            text = cache[i] = dumps(records[i].as_json())
+        parts.append(text)
+    return "[" + ",".join(parts) + "]"
 
 
 def metadata(spec: PackageSpec, bars: Sequence[Bar], records: Sequence[SnapshotRecord]) -> Json:

@@ -35,16 +35,7 @@ def prepare(
 ) -> Json:
     """§7.1, run by the series actor (`msg.ReplayPrepare`): bring factor and overlay up to the aligned
     candle. Raises StaleFactorLogic first, then NoData, then LedgerOutOfSync."""
-    if analytics is None or conn is None:
-        raise NoData()
-    analytics.check_gate()
-    head = candle_ledger.head_time(conn)
-    if head is None:
-        raise NoData()
-    requested = head if to_time is None else to_time
-    aligned = candle_ledger.floor_time(conn, requested)
-    if aligned is None:
-        raise NoData()
+    requested, aligned = _aligned(analytics, conn, to_time)
     computed = not _heads_reach(analytics, aligned)
     if computed:
         # A failed step leaves the heads behind; the checks below answer with the 409.
@@ -64,6 +55,24 @@ def prepare(
         "overlay_head_time": analytics.overlay_head_time,
         "computed": computed,
     }
+
+
+def _aligned(
+    analytics: Any, conn: apsw.Connection | None, to_time: int | None
+) -> tuple[int, int]:
+    """The gate (StaleFactorLogic), then (requested time, the stored candle at or before
+    it); NoData when there is no ledger, no candle, or none at or before the request."""
+    if analytics is None or conn is None:
+        raise NoData()
+    analytics.check_gate()
+    head = candle_ledger.head_time(conn)
+    if head is None:
+        raise NoData()
+    requested = head if to_time is None else to_time
+    aligned = candle_ledger.floor_time(conn, requested)
+    if aligned is None:
+        raise NoData()
+    return requested, aligned
 
 
 def _behind(head: int | None, t: int) -> bool:
@@ -101,15 +110,7 @@ def plan_build(
     """§7.3 checks, run by the series actor (`msg.ReplayPlan`) so they see its committed state:
     the gate, then NoData, CoverageMissing and LedgerOutOfSync("replay"). Answers the plan
     with its cache key; builds nothing."""
-    if analytics is None or conn is None:
-        raise NoData()
-    analytics.check_gate()
-    head = candle_ledger.head_time(conn)
-    if head is None:
-        raise NoData()
-    to = candle_ledger.floor_time(conn, head if to_time is None else to_time)
-    if to is None:
-        raise NoData()
+    _, to = _aligned(analytics, conn, to_time)
     spec = PackageSpec(
         analytics.series_id, analytics.tf, to, window_candles, window_size, snapshot_interval
     )

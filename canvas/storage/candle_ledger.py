@@ -7,11 +7,9 @@ from collections.abc import Iterable
 import apsw
 
 from canvas.candles import Row
-from canvas.storage.db import register_migrations
 
-register_migrations(
-    "candles",
-    [
+# The `candles` component's numbered migrations (applied by canvas.storage.ledger_schema).
+MIGRATIONS: tuple[str, ...] = (
         """
         CREATE TABLE candles (
             candle_time INTEGER PRIMARY KEY,
@@ -19,7 +17,6 @@ register_migrations(
             close REAL NOT NULL, volume REAL NOT NULL
         ) WITHOUT ROWID
         """,
-    ],
 )
 
 _COLS = "candle_time, open, high, low, close, volume"

@@ -10,21 +10,18 @@ from pathlib import Path
 import apsw
 import apsw.bestpractice
 
+from canvas.storage.ledger_schema import LEDGER_SCHEMA
+
 # SQLite's own log is left out: it reports benign, retried events (SQLITE_SCHEMA after a
 # concurrent migration) as noise on every connection open.
 apsw.bestpractice.apply(
     tuple(f for f in apsw.bestpractice.recommended if f is not apsw.bestpractice.library_logging)
 )
 
-# Each component (candles, factors, overlay, replay, ...) owns an ordered list of migration
-# scripts; `schema_versions` records how many of each have run, so components evolve apart.
-Migrations = Sequence[str]
-_REGISTRY: dict[str, Migrations] = {}
-
-
-def register_migrations(component: str, steps: Migrations) -> None:
-    """Declare a component's migrations; modules call this at import time."""
-    _REGISTRY[component] = steps
+# A ledger's schema: (component, migration scripts) pairs. Each component (candles, factors,
+# overlay) owns an ordered list of scripts; `schema_versions` records how many of each have
+# run, so components evolve apart. The series ledger's list is ledger_schema.LEDGER_SCHEMA.
+Schema = Sequence[tuple[str, Sequence[str]]]
 
 
 def series_db_path(data_dir: str | os.PathLike[str], series_id: str) -> Path:
@@ -37,17 +34,22 @@ def series_id_from_path(path: Path) -> str:
 
 
 LEDGER_CACHE_KIB = 1024
+# How long a statement waits for another connection's lock before SQLITE_BUSY.
+BUSY_TIMEOUT_MS = 5000
 
 
-def open_db(path: str | os.PathLike[str], *, readonly: bool = False) -> apsw.Connection:
-    """Open (creating if needed) a WAL-mode database and bring every component up to date."""
+def open_db(
+    path: str | os.PathLike[str], *, readonly: bool = False, schema: Schema = LEDGER_SCHEMA
+) -> apsw.Connection:
+    """Open (creating if needed) a WAL-mode database and bring every component of `schema` up
+    to date; a read-only open never migrates."""
     if readonly:
         conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-        conn.setbusytimeout(5000)
+        conn.setbusytimeout(BUSY_TIMEOUT_MS)
         return conn
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = apsw.Connection(str(path))
-    conn.setbusytimeout(5000)
+    conn.setbusytimeout(BUSY_TIMEOUT_MS)
     conn.execute("PRAGMA journal_mode=WAL")
     # NORMAL in WAL mode survives a process crash (kill -9: the WAL is in the OS page cache)
     # but can lose the last commits on power loss. FULL would cost about a third of the
@@ -58,17 +60,19 @@ def open_db(path: str | os.PathLike[str], *, readonly: bool = False) -> apsw.Con
     # showed it as the one thing growing for days. 1 MiB each bounds it; the OS page cache
     # still holds the file.
     conn.execute(f"PRAGMA cache_size=-{LEDGER_CACHE_KIB}")
-    apply_migrations(conn)
+    apply_migrations(conn, schema)
     return conn
 
 
-def apply_migrations(conn: apsw.Connection) -> None:
+def apply_migrations(conn: apsw.Connection, schema: Schema) -> None:
+    """Run the steps of each component not yet recorded in `schema_versions`, all in one
+    transaction: a failing step leaves the file as it was."""
     with conn:
         conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_versions"
             " (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
         )
-        for component, steps in sorted(_REGISTRY.items()):
+        for component, steps in schema:
             row = conn.execute(
                 "SELECT version FROM schema_versions WHERE component = ?", (component,)
             ).fetchone()

@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from actors.coverage import CoverageService
 from actors.directory import Directory
-from actors.ingest import IngestSupervisor
+from actors.ingest_jobs import IngestSupervisor
 from actors.replay_jobs import ReplayRunner
 from canvas.errors import CanvasError, ValidationFailed
 from canvas.metrics import MetricsRegistry

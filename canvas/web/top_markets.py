@@ -14,10 +14,8 @@ from canvas.markets import (
     TopMarketsStreamQuery,
     parse_top_markets_query,
     parse_top_markets_stream_query,
-    sse_error,
-    sse_event,
-    sse_ping,
 )
+from canvas.sse import sse_error, sse_event, sse_ping
 from canvas.web.app import AppDeps, deps_of
 from canvas.web.json_response import json_response
 from canvas.web.top_markets_state import TopMarkets

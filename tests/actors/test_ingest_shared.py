@@ -11,7 +11,7 @@ from helpers import eventually
 
 from actors import messages as msg
 from actors.directory import Directory
-from actors.ingest import IngestSupervisor
+from actors.ingest_jobs import IngestSupervisor
 from actors.restart import RestartPolicy
 from actors.series_actor import ActorDeps
 from canvas.exchange.binance import BinanceEndpoints

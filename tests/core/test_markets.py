@@ -21,13 +21,11 @@ from canvas.markets import (
     parse_tickers,
     parse_top_markets_query,
     parse_top_markets_stream_query,
-    sse_error,
-    sse_event,
-    sse_ping,
     to_float,
     top_items,
     top_markets_response,
 )
+from canvas.sse import sse_error, sse_event, sse_ping
 
 
 class FakeClock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -9,23 +10,19 @@ import apsw
 from hypothesis import strategies as st
 
 from canvas.factors.base import AnalyticsParams
+from canvas.factors.engine import FactorEngine
 from canvas.factors.pipeline import SeriesAnalytics
+from canvas.overlay.deriver import OverlayDeriver
 from canvas.storage import candle_ledger
 from canvas.storage.db import open_db
 
 # The wave strategies live with the factor tests; the overlay tests share them.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "factors"))
-from factor_support import wave_bars, wave_params_st, waves  # noqa: E402, F401
+from factor_support import flat, wave_bars, wave_params_st, waves  # noqa: E402, F401
 
 SID = "binance:futures:BTC/USDT:1m"
 TF = 60
 Bar = tuple[int, float, float, float, float, float]
-
-
-def flat(values: list[float], start: int = 60) -> list[Bar]:
-    return [
-        (start + TF * k, float(v), float(v), float(v), float(v), 1.0) for k, v in enumerate(values)
-    ]
 
 
 @st.composite
@@ -68,3 +65,36 @@ def append(conn: apsw.Connection, sa: SeriesAnalytics, bars: list[Bar]) -> int |
     with conn:
         candle_ledger.upsert(conn, bars)
     return sa.after_store(min(b[0] for b in bars))
+
+
+def derive(bars: list[Bar], params: AnalyticsParams, tf: int = TF, deriver=None) -> tuple:
+    """Run the engine and the deriver over `bars`: (versions, presence, events, pen heads by
+    candle time, the deriver)."""
+    engine = FactorEngine.create(params, tf)
+    deriver = deriver or OverlayDeriver(tf, params.overlay_window_candles)
+    versions, presence, events, heads = [], [], [], {}
+    for b in bars:
+        evs, changed = engine.step(b)
+        events += evs
+        pen_head = dict(changed).get("pen")
+        if pen_head is not None:
+            heads[b[0]] = pen_head
+        v, p = deriver.step(b, evs, pen_head)
+        versions += v
+        presence += p
+    return versions, presence, events, heads, deriver
+
+
+def derive_restored_at(bars: list[Bar], params: AnalyticsParams, cut: int) -> list:
+    """The overlay versions the deriver emits over `bars` when, before bar `cut`, it is
+    exported and restored through JSON (as a restart does)."""
+    engine = FactorEngine.create(params, TF)
+    deriver = OverlayDeriver(TF, params.overlay_window_candles)
+    got = []
+    for i, b in enumerate(bars):
+        if i == cut:
+            state = json.loads(json.dumps(deriver.export_state()))
+            deriver = OverlayDeriver.restore(TF, params.overlay_window_candles, state)
+        evs, changed = engine.step(b)
+        got += deriver.step(b, evs, dict(changed).get("pen"))[0]
+    return got

@@ -2,33 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from overlay_reference import ref_catalog
-from overlay_support import TF, flat, params_st, walks
+from overlay_support import TF, derive, derive_restored_at, flat, params_st, walks
 
 from canvas.factors.base import AnalyticsParams
-from canvas.factors.engine import FactorEngine
-from canvas.overlay.deriver import OverlayDeriver
-
-
-def derive(bars, params, deriver=None):
-    engine = FactorEngine.create(params, TF)
-    deriver = deriver or OverlayDeriver(TF, params.overlay_window_candles)
-    versions, presence, events, heads = [], [], [], {}
-    for b in bars:
-        evs, changed = engine.step(b)
-        events += evs
-        pen_head = dict(changed).get("pen")
-        if pen_head is not None:
-            heads[b[0]] = pen_head
-        v, p = deriver.step(b, evs, pen_head)
-        versions += v
-        presence += p
-    return versions, presence, events, heads, deriver
 
 
 VECTOR = flat([2, 4, 1, 5, 2, 3])
@@ -144,13 +124,4 @@ def test_matches_brute_force(bars, params):
 @given(walks(), params_st, st.integers(0, 60))
 def test_restore_then_continue_equals_uninterrupted(bars, params, cut):
     whole, *_ = derive(bars, params)
-    engine = FactorEngine.create(params, TF)
-    deriver = OverlayDeriver(TF, params.overlay_window_candles)
-    got = []
-    for i, b in enumerate(bars):
-        if i == cut:
-            state = json.loads(json.dumps(deriver.export_state()))
-            deriver = OverlayDeriver.restore(TF, params.overlay_window_candles, state)
-        evs, changed = engine.step(b)
-        got += deriver.step(b, evs, dict(changed).get("pen"))[0]
-    assert got == whole
+    assert derive_restored_at(bars, params, cut) == whole

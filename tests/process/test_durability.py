@@ -188,27 +188,24 @@ async def _ignore_transport(fn, *args):
         pass  # the server was killed under us: this write was never acknowledged
 
 
-async def test_bad_setting_stops_startup_with_one_line(tmp_path):
-    env = {**os.environ, "TRADE_CANVAS_PORT": "abc"}
-    proc = subprocess.run(
+def _serve_with(**env: str) -> subprocess.CompletedProcess[str]:
+    """`canvas serve` with these settings added to the environment, run to its exit."""
+    return subprocess.run(
         [sys.executable, "-m", "canvas.cli", "serve"],
-        env=env,
+        env={**os.environ, **env},
         capture_output=True,
         text=True,
         timeout=30,
     )
+
+
+async def test_bad_setting_stops_startup_with_one_line(tmp_path):
+    proc = _serve_with(TRADE_CANVAS_PORT="abc")
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0
     assert "TRADE_CANVAS_PORT" in proc.stderr and "Traceback" not in proc.stderr
     bad = tmp_path / "w.json"
     bad.write_text("{")
-    env = {**os.environ, "TRADE_CANVAS_WHITELIST_PATH": str(bad), "TRADE_CANVAS_PORT": "0"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "canvas.cli", "serve"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    proc = _serve_with(TRADE_CANVAS_WHITELIST_PATH=str(bad), TRADE_CANVAS_PORT="0")
     assert proc.returncode == 2
     assert "TRADE_CANVAS_WHITELIST_PATH" in proc.stderr and "Traceback" not in proc.stderr

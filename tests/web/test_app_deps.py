@@ -7,7 +7,7 @@ import pytest
 import trio
 from helpers import running_server
 
-from actors.ingest import IngestJobs
+from actors.ingest_jobs import IngestJobs
 from actors.rollup import RollupQueue
 from canvas.series_id import SeriesId
 from canvas.web.app import AppDeps
