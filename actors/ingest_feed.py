@@ -19,7 +19,7 @@ from canvas.series_id import SeriesId
 
 
 class FedJob(Protocol):
-    """What the feeder reads and counts on its job (actors.ingest.IngestJob)."""
+    """What the feeder reads and counts on its job (actors.ingest_jobs.IngestJob)."""
 
     series: SeriesId
     last_message_at: float | None
@@ -28,7 +28,7 @@ class FedJob(Protocol):
 
 
 class JobOwner(Protocol):
-    """What the feeder needs from its supervisor (actors.ingest.IngestSupervisor)."""
+    """What the feeder needs from its supervisor (actors.ingest_jobs.IngestSupervisor)."""
 
     directory: Directory
     silence_timeout_s: float
