@@ -111,8 +111,39 @@ def replace_after(conn: apsw.Connection, after: int | None, out: EngineOutput) -
     the effective heads differ.
     """
     lo = -1 if after is None else after
+    old_events, old_heads = _stored_after(conn, lo)
+    new_events = {(f, k): (vt, payload) for f, k, vt, payload in _event_rows(out.events)}
+    new_heads = {(f, t): head for f, t, head in _head_rows(out.heads)}
+
+    times: list[int] = []
+    drop_events, put_events = [], []
+    for key, old in old_events.items():
+        new = new_events.get(key)
+        if new != old:
+            times.append(old[0])
+            if new is None:
+                drop_events.append(key)
+    for key, new in new_events.items():
+        if old_events.get(key) != new:
+            times.append(new[0])
+            put_events.append((*key, *new))
+    drop_heads = [k for k in old_heads if k not in new_heads]
+    put_heads = [(*k, h) for k, h in new_heads.items() if old_heads.get(k) != h]
+    times.extend(t for _, t in drop_heads)
+    times.extend(t for _, t, _ in put_heads)
+
+    _write_changes(conn, drop_events, put_events, drop_heads, put_heads)
+    conn.execute("DELETE FROM factor_checkpoints WHERE candle_time > ?", (lo,))
+    put_checkpoints(conn, out.checkpoints)
+    return min(times) if times else None
+
+
+def _stored_after(
+    conn: apsw.Connection, lo: int
+) -> tuple[dict[tuple[str, str], tuple[int, str]], dict[tuple[str, int], str]]:
+    """The stored events (visible after `lo`) and head snapshots (after `lo`), keyed."""
     # Per factor, so each read is a range of the (factor_name, time) indexes.
-    old_events = {
+    events = {
         (f, k): (vt, payload)
         for f in factor_names()
         for k, vt, payload in conn.execute(
@@ -121,8 +152,7 @@ def replace_after(conn: apsw.Connection, after: int | None, out: EngineOutput) -
             (f, lo),
         )
     }
-    new_events = {(f, k): (vt, payload) for f, k, vt, payload in _event_rows(out.events)}
-    old_heads = {
+    heads = {
         (f, t): head
         for f in factor_names()
         for t, head in conn.execute(
@@ -130,27 +160,16 @@ def replace_after(conn: apsw.Connection, after: int | None, out: EngineOutput) -
             (f, lo),
         )
     }
-    new_heads = {(f, t): head for f, t, head in _head_rows(out.heads)}
+    return events, heads
 
-    first: int | None = None
-    drop_events, put_events = [], []
-    for key, old in old_events.items():
-        new = new_events.get(key)
-        if new != old:
-            first = old[0] if first is None else min(first, old[0])
-            if new is None:
-                drop_events.append(key)
-    for key, new in new_events.items():
-        if old_events.get(key) != new:
-            first = new[0] if first is None else min(first, new[0])
-            put_events.append((*key, *new))
-    drop_heads = [k for k in old_heads if k not in new_heads]
-    put_heads = [(*k, h) for k, h in new_heads.items() if old_heads.get(k) != h]
-    for f, t in drop_heads:
-        first = t if first is None else min(first, t)
-    for _, t, _ in put_heads:
-        first = t if first is None else min(first, t)
 
+def _write_changes(
+    conn: apsw.Connection,
+    drop_events: list[tuple[str, str]],
+    put_events: list[tuple],
+    drop_heads: list[tuple[str, int]],
+    put_heads: list[tuple],
+) -> None:
     conn.executemany(
         "DELETE FROM factor_events WHERE factor_name = ? AND event_key = ?", drop_events
     )
@@ -166,9 +185,6 @@ def replace_after(conn: apsw.Connection, after: int | None, out: EngineOutput) -
         "INSERT OR REPLACE INTO factor_heads(factor_name, candle_time, head) VALUES (?, ?, ?)",
         put_heads,
     )
-    conn.execute("DELETE FROM factor_checkpoints WHERE candle_time > ?", (lo,))
-    put_checkpoints(conn, out.checkpoints)
-    return first
 
 
 def put_checkpoints(conn: apsw.Connection, checkpoints: Iterable[tuple[int, Json]]) -> None:
