@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import trio
 import trio_websocket
+import wsproto.utilities
 
 from canvas.server import Server
 from canvas.settings import Settings
@@ -99,6 +100,17 @@ async def ws_client(server: Server, **kwargs: Any):
                 yield ws
             finally:
                 nursery.cancel_scope.cancel()
+    except* wsproto.utilities.LocalProtocolError as group:
+        # The client library's reader answers a server ping that arrives after the test began
+        # closing the socket (`ws.aclose()`), and wsproto refuses to send it: a client bug in
+        # teardown, not the server's. Anything else is re-raised.
+        rest = group.subgroup(
+            lambda e: not isinstance(e, BaseExceptionGroup)
+            and "LOCAL_CLOSING" not in str(e)
+            and "CLOSED" not in str(e)
+        )
+        if rest is not None:
+            raise rest from None
     finally:
         await trio.aclose_forcefully(stream)
 
