@@ -124,8 +124,10 @@ def serve(argv: Sequence[str]) -> int:
     except SettingsError as exc:
         print(f"canvas: invalid setting {exc}", file=sys.stderr)
         return 2
+    from canvas.native_memory import limit_malloc_arenas
     from canvas.server import run_until_signal
 
+    limit_malloc_arenas()  # before any worker thread: see canvas/native_memory.py
     return run_guarded(lambda: trio.run(run_until_signal, settings, _arm_hard_exit), "canvas")
 
 
