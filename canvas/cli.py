@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 import trio
 
 from canvas.logs import configure_from, load_then_configure
+from canvas.native_memory import limit_malloc_arenas
 from canvas.settings import Settings, SettingsError
 
 HARD_EXIT_S = 9.5
@@ -49,6 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "demo":
         from canvas.demo import main as demo_main
 
+        limit_malloc_arenas()  # the demo serves in this process too
         return demo_main(rest)
     if command == "simexchange":
         from canvas.simexchange.cli import main as sim_main
@@ -124,7 +126,6 @@ def serve(argv: Sequence[str]) -> int:
     except SettingsError as exc:
         print(f"canvas: invalid setting {exc}", file=sys.stderr)
         return 2
-    from canvas.native_memory import limit_malloc_arenas
     from canvas.server import run_until_signal
 
     limit_malloc_arenas()  # before any worker thread: see canvas/native_memory.py
