@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from overlay_reference import ref_catalog
 from overlay_support import TF, flat, new_series, wave_params_st, waves
+from overlay_support import derive as support_derive
 
 from canvas.factors.base import AnalyticsParams
 from canvas.factors.engine import FactorEngine
@@ -21,19 +22,7 @@ ALIVE_UP = "rgba(22,163,74,0.72)"
 
 
 def derive(bars, params=W1, tf=TF):
-    engine = FactorEngine.create(params, tf)
-    deriver = OverlayDeriver(tf, params.overlay_window_candles)
-    versions, presence, events, heads = [], [], [], {}
-    for b in bars:
-        evs, changed = engine.step(b)
-        events += evs
-        pen_head = dict(changed).get("pen")
-        if pen_head is not None:
-            heads[b[0]] = pen_head
-        v, p = deriver.step(b, evs, pen_head)
-        versions += v
-        presence += p
-    return versions, presence, events, heads, deriver
+    return support_derive(bars, params, tf)
 
 
 def by_id(versions, prefix):
