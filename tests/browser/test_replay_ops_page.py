@@ -107,6 +107,20 @@ def test_ops_table_lists_the_demo_jobs(demo, page):
     states = page.eval_on_selector_all("#ops-jobs .badge", "els => els.map(e => e.textContent)")
     assert set(states) <= {"starting", "running", "backoff", "stopped"}
     assert page.is_visible("#ops-series tr[data-series-id]")
+    # Each job shows the shared exchange connection its stream is on, as ingest_state says
+    # (once the jobs' streams are up: a job still starting has none yet).
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#ops-jobs tr[data-series-id]')]"
+        ".every(r => r.dataset.connection !== '')"
+    )
+    api = demo.http.get("/api/market/debug/ingest_state").json()["jobs"]
+    shown = dict(
+        page.eval_on_selector_all(
+            "#ops-jobs tr[data-series-id]",
+            "rows => rows.map(r => [r.dataset.seriesId, r.dataset.connection])",
+        )
+    )
+    assert {j["series_id"]: j["connection"] or "" for j in api} == shown
     # The table refreshes by itself.
     stamp = page.text_content("#ops-meta")
     page.wait_for_function(

@@ -109,15 +109,19 @@ export class OpsView {
     const ago = (t) => (t ? formatAge(now - t) + " ago" : "—");
     table(
       $("ops-jobs"),
-      [["Series"], ["Source"], ["State"], ["Pinned"], ["Refs", "num"], ["Started"], ["Last message"],
+      [["Series"], ["Source"], ["State"], ["Connection"], ["Pinned"], ["Refs", "num"], ["Started"],
+        ["Last message"],
         ["Closed", "num"], ["Crashes", "num"], ["Retry in"], ["Last error"]],
       state.jobs.map((job) => {
         const tr = document.createElement("tr");
         tr.dataset.seriesId = job.series_id;
+        tr.dataset.connection = job.connection ?? "";
         tr.append(
           cell(seriesLink(job.series_id)),
           cell(job.source),
           cell(badge(job.state)),
+          // The shared exchange connection carrying the job's stream (CONTRACT §8 rev 4).
+          cell(job.connection),
           cell(job.pinned ? "yes" : "no"),
           cell(job.refcount, "num"),
           cell(ago(job.started_at)),
