@@ -75,7 +75,7 @@ class Lease:
             if not isinstance(item, KlineUpdate) or item.closed:
                 self.lost_closed = True
         except trio.ClosedResourceError:
-            pass  # failed already; the job is on its way out
+            return  # the job's end is closed: it failed already and is on its way out
 
     def settle(self) -> None:
         """The stream is live on its connection: the job may backfill and follow it."""
