@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from overlay_reference import ref_catalog
 from overlay_support import TF, flat, new_series, wave_params_st, waves
 from overlay_support import derive as support_derive
+from overlay_support import derive_restored_at
 
 from canvas.factors.base import AnalyticsParams
 from canvas.factors.engine import FactorEngine
-from canvas.overlay.deriver import OverlayDeriver
 from canvas.overlay.structure import replay_zhongshu, tick_state
 
 W1 = AnalyticsParams(pivot_window_major=1, pivot_window_minor=1)
@@ -201,16 +200,7 @@ def test_matches_brute_force_on_waves(bars, params):
 @given(waves(50), wave_params_st, st.integers(0, 50))
 def test_restore_then_continue_on_waves(bars, params, cut):
     whole, *_ = derive(bars, params)
-    engine = FactorEngine.create(params, TF)
-    deriver = OverlayDeriver(TF, params.overlay_window_candles)
-    got = []
-    for i, b in enumerate(bars):
-        if i == cut:
-            state = json.loads(json.dumps(deriver.export_state()))
-            deriver = OverlayDeriver.restore(TF, params.overlay_window_candles, state)
-        evs, changed = engine.step(b)
-        got += deriver.step(b, evs, dict(changed).get("pen"))[0]
-    assert got == whole
+    assert derive_restored_at(bars, params, cut) == whole
 
 
 @settings(max_examples=100, deadline=None)
