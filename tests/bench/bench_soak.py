@@ -44,7 +44,7 @@ def header() -> str:
     return (
         f"{'day':>5} {'candles':>9} {'RSS MB':>7} {'fds':>4} {'disk MB':>8} {'B/cndl':>7} "
         f"{'B/c led':>7} {'replay':>6} "
-        f"{'WAL MB':>7} {'WALmax':>7} {'mbox':>5} {cols}"
+        f"{'WAL MB':>7} {'WALmax':>7} {'mbox':>5} {'patch':>9} {cols}"
     )
 
 
@@ -56,7 +56,7 @@ def row(s: Sample) -> str:
         f"{s.day:>5.1f} {s.candles:>9,} {s.rss_mb:>7.0f} {s.fds:>4} {s.disk_mb:>8.1f} "
         f"{s.bytes_per_candle:>7.0f} {s.ledger_bytes_per_candle:>7.0f} {s.replay_mb:>6.0f} "
         f"{s.wal_mb:>7.2f} "
-        f"{s.wal_max_mb:>7.2f} {s.mailbox_max:>5} {cols}"
+        f"{s.wal_max_mb:>7.2f} {s.mailbox_max:>5} {s.patch_p50:>4.0f}/{s.patch_p99:<4.0f} {cols}"
     )
 
 
@@ -122,6 +122,7 @@ def main() -> None:
     print(
         "per simulated day: B/cndl = disk bytes per stored candle, B/c led = the series "
         "ledgers alone (with WAL), replay = MB of replay packages, mbox = deepest mailbox seen, "
+        "patch = versions per incremental draw/delta reply (p50/p99), "
         "latencies in ms",
         flush=True,
     )
