@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Protocol
 
 import attrs
+import msgspec
 
 # A closed candle as the ledger stores it: (candle_time, open, high, low, close, volume).
 # Factors take the raw row rather than a Candle so the hot loop allocates nothing per bar.
@@ -21,6 +22,15 @@ _encode = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 def dumps(value: object) -> str:
     """Compact JSON; the ledgers compare texts, so every writer must use this one."""
     return _encode(value)
+
+
+_decode = msgspec.json.Decoder().decode
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse stored JSON text (what `dumps` wrote): msgspec gives the same values as
+    json.loads, four to six times faster, which reads of many versions or events feel."""
+    return _decode(text)
 
 
 # Shared "nothing happened" values, so a quiet candle costs no allocation.

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 
 import apsw
 import attrs
 
-from canvas.factors.base import FactorEvent, Json, dumps
+from canvas.factors.base import FactorEvent, Json, dumps, loads
 from canvas.factors.engine import EngineOutput
 from canvas.factors.registry import event_kind, factor_names
 
@@ -201,7 +200,7 @@ def checkpoint_before(conn: apsw.Connection, t: int) -> tuple[int, Json] | None:
         " ORDER BY candle_time DESC LIMIT 1",
         (t,),
     ).fetchone()
-    return None if row is None else (row[0], json.loads(row[1]))
+    return None if row is None else (row[0], loads(row[1]))
 
 
 # --- reads -------------------------------------------------------------------------------
@@ -210,7 +209,7 @@ def checkpoint_before(conn: apsw.Connection, t: int) -> tuple[int, Json] | None:
 def window_events(conn: apsw.Connection, factor: str, lo: int, hi: int) -> list[tuple[str, Json]]:
     """`(event_key, payload)` of a factor's events with lo <= visible_time <= hi."""
     return [
-        (key, json.loads(payload))
+        (key, loads(payload))
         for key, payload in conn.execute(
             "SELECT event_key, payload FROM factor_events"
             " WHERE factor_name = ? AND visible_time BETWEEN ? AND ?",
@@ -226,7 +225,7 @@ def head_at(conn: apsw.Connection, factor: str, t: int) -> Json:
         " ORDER BY candle_time DESC LIMIT 1",
         (factor, t),
     ).fetchone()
-    return {} if row is None else json.loads(row[0])
+    return {} if row is None else loads(row[0])
 
 
 def events_between(conn: apsw.Connection, after: int | None, upto: int) -> list[FactorEvent]:
@@ -240,7 +239,7 @@ def events_between(conn: apsw.Connection, after: int | None, upto: int) -> list[
             " WHERE factor_name = ? AND visible_time > ? AND visible_time <= ?",
             (name, lo, upto),
         ):
-            out.append(FactorEvent(name, event_kind(name, key), key, vt, json.loads(payload)))
+            out.append(FactorEvent(name, event_kind(name, key), key, vt, loads(payload)))
     out.sort(key=lambda e: e.visible_time)
     return out
 
@@ -250,7 +249,7 @@ def heads_between(
 ) -> dict[int, Json]:
     """A factor's head snapshots with after < candle_time <= upto."""
     return {
-        t: json.loads(head)
+        t: loads(head)
         for t, head in conn.execute(
             "SELECT candle_time, head FROM factor_heads"
             " WHERE factor_name = ? AND candle_time > ? AND candle_time <= ?",
@@ -267,4 +266,4 @@ def newest_events(conn: apsw.Connection, factor: str, upto: int) -> Iterator[tup
         " WHERE factor_name = ? AND visible_time <= ? ORDER BY visible_time DESC",
         (factor, upto),
     ):
-        yield vt, json.loads(payload)
+        yield vt, loads(payload)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
 import apsw
 import attrs
 
 from canvas.factors import store as factor_store
-from canvas.factors.base import Json
+from canvas.factors.base import Json, loads
 from canvas.factors.store import dumps
 from canvas.factors.anchor import switch_order
 from canvas.overlay.instructions import (
@@ -172,11 +171,11 @@ def replace_after(
 
 def definition_at(conn: apsw.Connection, instruction_id: str, t: int) -> Json | None:
     """The instruction's latest definition with visible_time <= t."""
-    row = _latest(conn, instruction_id, t)
-    return None if row is None else json.loads(row[4])
+    row = latest_row(conn, instruction_id, t)
+    return None if row is None else loads(row[4])
 
 
-def _latest(conn: apsw.Connection, instruction_id: str, t: int) -> tuple | None:
+def latest_row(conn: apsw.Connection, instruction_id: str, t: int) -> tuple | None:
     """The instruction's latest version row visible at `t` (one seek on its index)."""
     return conn.execute(
         "SELECT version_id, instruction_id, kind, visible_time, definition FROM overlay_versions"
@@ -261,7 +260,7 @@ def derivation_since(conn: apsw.Connection, t: int) -> int:
     params = load_state(conn).params
     if not params:
         return t
-    p = json.loads(params)
+    p = loads(params)
     return t - p["window_candles"] * p["tf"]
 
 
@@ -285,7 +284,7 @@ def _entry(vid: int, iid: str, kind: str, vt: int, definition: str) -> Json:
         "instruction_id": iid,
         "kind": kind,
         "visible_time": vt,
-        "definition": json.loads(definition),
+        "definition": loads(definition),
     }
 
 
@@ -306,7 +305,7 @@ def snapshot(conn: apsw.Connection, ids: Iterable[str], t: int) -> list[Json]:
     """The cursor-0 patch (§5 rev 4): each id's latest version visible at `t`, ascending by
     version_id. One seek per id on the (instruction_id, visible_time) index, so the cost is
     bounded by what is drawn, not by the series' history."""
-    rows = sorted(row for row in (_latest(conn, iid, t) for iid in ids) if row is not None)
+    rows = sorted(row for row in (latest_row(conn, iid, t) for iid in ids) if row is not None)
     return [_entry(*row) for row in rows]
 
 

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 
 import attrs
+import msgspec
 
 from canvas.factors.base import Bar, Json
 from canvas.factors.registry import factor_names
@@ -28,11 +29,13 @@ FACTOR_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 KLINE_KEYS = ("time", "open", "high", "low", "close", "volume")
 
-_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False, check_circular=False).encode
+# msgspec writes a window (its base holds every instruction drawn so far, §7.5) about ten times
+# faster than json.dumps; the values are the same JSON.
+_encode = msgspec.json.Encoder().encode
 
 
-def dumps(value: object) -> str:
-    """Compact JSON, the encoding every stored package part uses."""
+def dumps(value: object) -> bytes:
+    """Compact JSON (UTF-8), the encoding every stored package part uses."""
     return _encode(value)
 
 
@@ -136,7 +139,7 @@ def build_package(
     )
     if progress is not None:
         progress()
-    record_json: dict[int, str] = {}
+    record_json: dict[int, bytes] = {}
     windows: list[PackageWindow] = []
     latest: dict[str, Json] = {}  # latest catalog version per instruction, swept forward
     swept = 0
@@ -168,7 +171,7 @@ def build_package(
         }
         snapshots = _snapshots_json(chosen, records, record_json)
         windows.append(
-            PackageWindow(index, dumps(window).encode("utf-8"), snapshots.encode("utf-8"))
+            PackageWindow(index, dumps(window), snapshots)
         )
         if progress is not None:
             progress()
@@ -192,8 +195,8 @@ def _draw_active(draw: DrawTimeline, start: int, end: int) -> Json:
 
 
 def _snapshots_json(
-    chosen: Sequence[int], records: Sequence[SnapshotRecord], cache: dict[int, str]
-) -> str:
+    chosen: Sequence[int], records: Sequence[SnapshotRecord], cache: dict[int, bytes]
+) -> bytes:
     """The JSON array of the chosen records; each record is encoded once per package (a
     baseline record recurs in every later window)."""
     parts = []
@@ -202,7 +205,7 @@ def _snapshots_json(
         if text is None:
             text = cache[i] = dumps(records[i].as_json())
         parts.append(text)
-    return "[" + ",".join(parts) + "]"
+    return b"[" + b",".join(parts) + b"]"
 
 
 def metadata(spec: PackageSpec, bars: Sequence[Bar], records: Sequence[SnapshotRecord]) -> Json:
