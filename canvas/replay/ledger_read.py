@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 
 import apsw
 import attrs
 
-from canvas.factors.base import Json
+from canvas.factors.base import Json, loads
 from canvas.factors.registry import factor_names
+from canvas.overlay import store as overlay_store
 from canvas.replay.package import PackageInputs, PackageSpec
 from canvas.storage import candle_ledger
 
@@ -55,19 +55,20 @@ def read_factor_rows(conn: apsw.Connection, spec: PackageSpec) -> FactorRows:
 
 
 def overlay_marks(conn: apsw.Connection, to: int) -> list[int | float]:
-    """A cheap mark of the overlay catalog up to `to`: version count and largest id (ids are
-    never reused, so any rewrite moves them), then presence row count and time sum."""
-    count, top = conn.execute(
-        "SELECT COUNT(*), COALESCE(MAX(version_id), 0) FROM overlay_versions"
-        " WHERE visible_time <= ?",
-        (to,),
-    ).fetchone()
+    """A cheap mark of the overlay catalog up to `to`: the largest version id visible at
+    `to`, then the presence row count and time sum.
+
+    The id alone marks the versions: ids follow visible_time and are never reused, so a
+    rewrite from G <= to either deletes the row holding the largest id (it has the latest
+    visible_time <= to) or appends one with a new, larger id. One seek, where a count of the
+    versions would read the whole history."""
+    top = overlay_store.max_version_at(conn, to) or 0
     rows, times = conn.execute(
         "SELECT COUNT(*), TOTAL(visible_time * 2 + present) FROM overlay_presence"
         " WHERE visible_time <= ?",
         (to,),
     ).fetchone()
-    return [count, top, rows, times]
+    return [top, rows, times]
 
 
 def fingerprint(rows: FactorRows, marks: list[int | float]) -> Json:
@@ -87,13 +88,7 @@ def read_catalog(
 ) -> tuple[list[Json], dict[str, list[tuple[int, bool]]]]:
     """The catalog as `PackageInputs` holds it, and each polyline's presence rows."""
     first, to = spec.from_time, spec.to_time
-    # SQLite takes the bare columns of a MAX() aggregate from the row holding the maximum:
-    # the latest version of each instruction visible at the first bar.
-    base = conn.execute(
-        "SELECT MAX(version_id), instruction_id, kind, visible_time, definition"
-        " FROM overlay_versions WHERE visible_time <= ? GROUP BY instruction_id",
-        (first,),
-    ).fetchall()
+    base = _base_versions(conn, first)
     base.sort(key=lambda r: (r[3], r[0]))
     later = conn.execute(
         "SELECT version_id, instruction_id, kind, visible_time, definition FROM overlay_versions"
@@ -106,7 +101,7 @@ def read_catalog(
             "instruction_id": iid,
             "kind": kind,
             "visible_time": vt,
-            "definition": json.loads(definition),
+            "definition": loads(definition),
         }
         for vid, iid, kind, vt, definition in (*base, *later)
     ]
@@ -130,16 +125,36 @@ def read_catalog(
     return catalog, presence
 
 
+def _base_versions(conn: apsw.Connection, first: int) -> list[tuple]:
+    """The latest version of each instruction visible at `first`, found per instruction
+    rather than by grouping every version ever written (most are the few polylines that
+    move each candle): markers through their time index (a marker's time precedes its
+    visible_time), polylines by their ids in the presence table (the deriver records a
+    polyline present before its first version), one seek each."""
+    # SQLite takes the bare columns of a MAX() aggregate from the row holding the maximum.
+    markers = conn.execute(
+        "SELECT MAX(version_id), instruction_id, kind, visible_time, definition"
+        " FROM overlay_versions INDEXED BY overlay_markers_by_time"
+        " WHERE kind = 'marker' AND time_hi <= ? AND visible_time <= ? GROUP BY instruction_id",
+        (first, first),
+    ).fetchall()
+    polylines = conn.execute(
+        "SELECT DISTINCT instruction_id FROM overlay_presence WHERE visible_time <= ?", (first,)
+    ).fetchall()
+    latest = (overlay_store.latest_row(conn, iid, first) for (iid,) in polylines)
+    return markers + [row for row in latest if row is not None]
+
+
 def package_inputs(conn: apsw.Connection, spec: PackageSpec, rows: FactorRows) -> PackageInputs:
     """Parse the factor rows and read the catalog: the complete input of `build_package`."""
     catalog, presence = read_catalog(conn, spec)
     return PackageInputs(
         bars=rows.bars,
         events={
-            name: [(vt, key, json.loads(payload)) for vt, key, payload in evs]
+            name: [(vt, key, loads(payload)) for vt, key, payload in evs]
             for name, evs in rows.events.items()
         },
-        heads={name: [(t, json.loads(head)) for t, head in hs] for name, hs in rows.heads.items()},
+        heads={name: [(t, loads(head)) for t, head in hs] for name, hs in rows.heads.items()},
         catalog=catalog,
         presence=presence,
     )
