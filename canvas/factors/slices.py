@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from canvas.factors.base import Json
 from canvas.factors.registry import FACTORS
@@ -27,16 +27,20 @@ def build_slices(
     series_id: str,
     aligned: int,
     windows: Mapping[str, tuple[Sequence[tuple[str, Json]], Json]],
+    only: Collection[str] | None = None,
 ) -> Json:
     """The reply at `aligned` from each factor's `(window events as (key, payload), head)`.
 
     Factors appear in registry (dependency) order; one whose `snapshot_view` has nothing to
-    show is absent from both `factors` and `snapshots`.
+    show is absent from both `factors` and `snapshots`. With `only`, the views of just
+    those factors are built (the other windows are still there for them to read).
     """
     cid = candle_id(series_id, aligned)
     names: list[str] = []
     snapshots: dict[str, Json] = {}
     for factor in FACTORS:
+        if only is not None and factor.NAME not in only:
+            continue
         events, head = windows.get(factor.NAME, ((), {}))
         view = factor.snapshot_view(events, head, windows, aligned)
         if view is None:

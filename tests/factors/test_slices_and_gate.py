@@ -6,8 +6,10 @@ import pytest
 from factor_support import SID, TF, analytics, flat, ledger, new_db, one_shot, stored_bars, write
 
 from canvas.errors import LedgerOutOfSync, NoData, PipelineFailed, StaleFactorLogic
+from canvas.factors import store as factor_store
 from canvas.factors.base import AnalyticsParams
-from canvas.factors.registry import logic_hash
+from canvas.factors.registry import factor_names, logic_hash
+from canvas.factors.slices import build_slices
 
 PIVOT_VECTOR = flat([1, 2, 5, 2, 1])
 PIVOT_PARAMS = AnalyticsParams(pivot_window_major=2, pivot_window_minor=5)
@@ -189,3 +191,17 @@ def test_first_ingest_writes_the_hash():
     row = conn.execute("SELECT head_time, logic_hash FROM factor_series_state").fetchone()
     assert row == (60, logic_hash(AnalyticsParams(logic_override="v7")))
     assert sa.factor_head_time == 60 and TF == 60
+
+
+def test_only_builds_the_named_views_from_the_same_windows():
+    conn, _ = ingested(PEN_VECTOR, PEN_PARAMS)
+    t = PEN_VECTOR[-1][0]
+    windows = {
+        name: (factor_store.window_events(conn, name, 0, t), factor_store.head_at(conn, name, t))
+        for name in factor_names()
+    }
+    full = build_slices(SID, t, windows)
+    assert full["factors"][:2] == ["pivot", "pen"]
+    part = build_slices(SID, t, windows, only={"pen"})
+    assert part["factors"] == ["pen"]
+    assert part["snapshots"] == {"pen": full["snapshots"]["pen"]}
