@@ -1,11 +1,11 @@
 """The soak driver shared by `bench_soak.py` and the short soak test.
 
 The simulated exchange feeds N whitelisted 1m series (pinned live jobs) into a real `canvas
-serve` process. Simulated time moves in cycles: a live stretch at a fast clock (every close
-arrives on the job's stream, goes through store → factors → overlay → WebSocket, while clients
-read frames, draw deltas and candles), then an exchange-wide outage that jumps the clock ahead
-(every job reconnects and backfills the hole over REST, as after Binance's daily disconnect).
-One replay package is built per cycle; one derived timeframe is subscribed and read.
+serve` process. Simulated time moves in cycles: an exchange-wide outage that jumps the clock
+ahead (every job reconnects and backfills the hole over REST, as after Binance's daily
+disconnect), then a live stretch at a fast clock (every close arrives on the job's stream,
+goes through store → factors → overlay → WebSocket, while clients read frames, draw deltas
+and candles), then replay packages for the cycle; one derived timeframe is subscribed and read.
 At each simulated day it samples the server (RSS, descriptors, disk, WAL, mailboxes) and the
 latencies of the day; at the end it checks that nothing was lost.
 """
@@ -82,6 +82,8 @@ class Sample:
     count: dict[str, int]
     patch_p50: float = float("nan")  # versions per incremental draw/delta reply
     patch_p99: float = float("nan")
+    # Every latency of the day, by kind (for percentiles over several days).
+    raw: dict[str, list[float]] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.define
@@ -310,6 +312,7 @@ class Soak:
             count={k: len(v) for k, v in self.lat.items()},
             patch_p50=percentile(self.patch_sizes, 50),
             patch_p99=percentile(self.patch_sizes, 99),
+            raw={k: list(v) for k, v in self.lat.items()},
         )
         self.result.samples.append(s)
         self.report(s)
@@ -330,9 +333,11 @@ class Soak:
             n.start_soon(self.reader)
             n.start_soon(self.mailbox_watch)
             for cycle in range(1, cycles + 1):
+                # The outage first, so that every live stretch, the first one too, follows
+                # a reconnect and its backfill (and reads after it look alike).
                 cycle_start = self.sim.clock.now_ms()
-                await self.live_stretch(cfg.live_min)
                 await self.outage(cfg.cycle_min - cfg.live_min)
+                await self.live_stretch(cfg.live_min)
                 await self.replay_builds(cycle_start)
                 if cycle % max(1, round(per_day)) == 0 or cycle == cycles:
                     await self.sample(cycle / per_day)
