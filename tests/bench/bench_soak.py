@@ -122,7 +122,7 @@ def main() -> None:
     p.add_argument("--speed", type=float, default=600)
     p.add_argument("--cycle-min", type=int, default=720)
     p.add_argument("--live-min", type=int, default=60)
-    p.add_argument("--max-minutes", type=float, default=25, help="stop early past this wall time")
+    p.add_argument("--max-minutes", type=float, default=75, help="stop early past this wall time")
     a = p.parse_args()
     cfg = SoakConfig(
         series=a.series,
